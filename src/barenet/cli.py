@@ -1,0 +1,343 @@
+"""The ``barenet`` command line: argument parsing and printing only.
+
+Every user mistake ends with one line ``barenet: error: ...`` on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .errors import BarenetError, DivergenceError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors in barenet's one-line style (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise BarenetError(f"{message} (see `{self.prog} --help`)")
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    d = p.add_argument_group("data")
+    d.add_argument("--dataset", help="mnist (default), fashion-mnist, kmnist or digits8")
+    d.add_argument("--data", help="a directory of MNIST-format files or an .npz file")
+    d.add_argument("--digits", type=int, nargs=2, metavar=("D1", "D2"),
+                   help="train on a digit pair, e.g. --digits 1 5 (D1 -> 0, D2 -> 1)")
+    d.add_argument("--per-class", type=int, metavar="K", help="the first K training samples of each class")
+    d.add_argument("--normalize",
+                   help="255 (default: x/255), max (each image by its own max), standardize, none")
+    d.add_argument("--val-fraction", type=float, help="validation split from the training data (default 0.1)")
+    m = p.add_argument_group("model")
+    m.add_argument("--layers", type=int, nargs="+", metavar="N", help="hidden layer sizes (default: 256)")
+    m.add_argument("--hidden", help="hidden activation: relu (default), sigmoid, tanh, leaky_relu, identity")
+    m.add_argument("--output", help="output activation: auto (default), softmax, sigmoid, identity, tanh")
+    m.add_argument("--loss", help="auto (default), cross_entropy, binary_cross_entropy, squared_error")
+    m.add_argument("--reduction", help="mean (default) or sum over the batch")
+    m.add_argument("--init", help='auto, "uniform(-1,1)", "normal(0.01)", max_fan_normal, xavier_uniform, '
+                                  "xavier_normal, he_uniform, he_normal")
+    m.add_argument("--dropout", type=float, help="drop probability after each hidden layer")
+    m.add_argument("--dtype", help="float32 (default) or float64")
+    o = p.add_argument_group("optimization")
+    o.add_argument("--optimizer", help="sgd, adam (default) or adamw")
+    o.add_argument("--lr", type=float, help="learning rate")
+    o.add_argument("--momentum", type=float, help="SGD momentum")
+    o.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum (SGD)")
+    o.add_argument("--weight-decay", type=float, help="L2 (sgd, adam) or decoupled (adamw) weight decay")
+    o.add_argument("--schedule",
+                   help='constant, "step(10,0.5)", "exponential(0.95)", cosine, "warmup(1)+cosine"')
+    o.add_argument("--batch-size", help="samples per step: 1 (per-sample SGD), N, or full")
+    o.add_argument("--drop-last", action="store_true", default=None, help="drop the last, smaller batch")
+    o.add_argument("--epochs", type=int, help="passes over the training data")
+    o.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                   help="stop after PATIENCE epochs without validation improvement; keep the best weights")
+    o.add_argument("--early-stopping-metric", help="val_loss (default) or val_accuracy")
+    o.add_argument("--checkpoint-every", type=int, metavar="N", help="save a checkpoint every N epochs")
+    o.add_argument("--seed", type=int, help="seed for initialization, shuffling, dropout and splits")
+
+
+TRAIN_FIELDS = ("dataset", "data", "digits", "per_class", "normalize", "val_fraction", "layers",
+                "hidden", "output", "loss", "reduction", "init", "dropout", "dtype", "optimizer",
+                "lr", "momentum", "nesterov", "weight_decay", "schedule", "batch_size", "drop_last",
+                "epochs", "early_stopping", "early_stopping_metric", "checkpoint_every", "seed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="barenet", description="Multilayer perceptrons from scratch in NumPy.")
+    parser.add_argument("--version", action="version", version=f"barenet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train a network (default: 10-class MNIST, strong recipe)")
+    train.add_argument("--config", help="read options from a TOML file (flags override it)")
+    train.add_argument("--out", help="run directory (default: runs/<timestamp>)")
+    _add_train_options(train)
+    _add_output_flags(train)
+
+    ev = sub.add_parser("evaluate", help="accuracy, confusion matrix and per-class table of a model")
+    ev.add_argument("model", help="a model.npz file or a run directory")
+    ev.add_argument("--data",
+                    help="a directory of MNIST-format files or an .npz (default: the model's test set)")
+    ev.add_argument("--dataset", help="evaluate on this built-in data set instead")
+    ev.add_argument("--split", choices=("test", "train"), default="test")
+    _add_output_flags(ev)
+
+    pr = sub.add_parser("predict", help="label images (PNG/JPEG, .npy arrays, IDX files)")
+    pr.add_argument("model", help="a model.npz file or a run directory")
+    pr.add_argument("files", nargs="+", help="images, .npy or IDX files")
+    pr.add_argument("--top", type=int, default=1, help="show the K most likely classes")
+    _add_output_flags(pr)
+
+    info = sub.add_parser("info", help="a model's summary and training configuration")
+    info.add_argument("model", help="a model.npz file or a run directory")
+    _add_output_flags(info)
+
+    gc = sub.add_parser("gradcheck", help="verify every gradient numerically (exit 1 on failure)")
+    gc.add_argument("--layers", type=int, nargs="+", default=[5, 4], metavar="N",
+                    help="hidden sizes of the checked networks (default: 5 4)")
+    gc.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error allowed")
+    gc.add_argument("--seed", type=int, default=0)
+    _add_output_flags(gc)
+    return parser
+
+
+def _add_output_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+
+
+def _console(args: argparse.Namespace) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=False, quiet=bool(args.quiet or args.json), highlight=False)
+
+
+def _print_json(data: Any) -> None:
+    from .history import _finite
+
+    print(json.dumps(_finite(data), indent=2))
+
+
+# ----------------------------------------------------------------------------- commands
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import make_config, read_toml
+    from .progress import ProgressBar, results_table
+    from .runner import default_run_dir, train_run
+
+    file_options = read_toml(args.config) if args.config else {}
+    overrides = {name: getattr(args, name) for name in TRAIN_FIELDS}
+    config = make_config(file_options, **overrides)
+    console = _console(args)
+    out = Path(args.out) if args.out else default_run_dir()
+    callbacks = [] if (args.quiet or args.json) else [ProgressBar()]
+    console.print(f"training on {config.dataset}"
+                  + (f" digits {config.digits[0]} vs {config.digits[1]}" if config.digits else "")
+                  + f" -> {out}")
+    result = train_run(config, out=out, callbacks=callbacks)
+    if args.json:
+        _print_json({"run_dir": str(result.run_dir), **_short_metrics(result.metrics)})
+        return 0
+    console.print(results_table(result.metrics))
+    console.print(f"saved model, config, history and metrics in {result.run_dir}")
+    return 0
+
+
+def _short_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    short: dict[str, Any] = {}
+    for split in ("train", "validation", "test"):
+        if split in metrics:
+            short[split] = {"loss": metrics[split]["loss"], "accuracy": metrics[split]["accuracy"]}
+    short["timings"] = metrics.get("timings")
+    return short
+
+
+def _model_path(path: str) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        p = p / "model.npz"
+    if not p.exists():
+        raise BarenetError(f"model file {p} not found; give a model.npz file or a run directory")
+    return p
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .config import DATASETS
+    from .datasets import load_dataset
+    from .io import load_model
+    from .losses import Loss
+    from .metrics import classification_report
+    from .preprocess import Normalizer, flatten, select_digits
+    from .training import evaluate, predicted_labels
+
+    model, meta = load_model(_model_path(args.model))
+    dataset_name = args.dataset or meta.get("dataset") or "mnist"
+    if args.data is None and dataset_name not in DATASETS:
+        raise BarenetError(f"the model was trained on {dataset_name}; give its data with --data")
+    ds = load_dataset(dataset_name, data=args.data)
+    x, y = (ds.x_train, ds.y_train) if args.split == "train" else (ds.x_test, ds.y_test)
+    if x is None or y is None:
+        x, y = ds.x_train, ds.y_train
+    digits = meta.get("digits")
+    if digits:
+        x, y = select_digits(x, y, digits[0], digits[1])
+    x = flatten(x)
+    if x.shape[1] != model.n_inputs:
+        raise BarenetError(f"the data have {x.shape[1]} features per sample but the model expects "
+                           f"{model.n_inputs}; evaluate it on data like its training data")
+    normalizer = Normalizer.from_dict(meta["preprocessing"]["normalizer"])
+    loss = Loss(**meta.get("loss", {"name": "cross_entropy", "reduction": "mean"}))
+    value, accuracy, proba = evaluate(model, x, y, loss, normalizer, return_proba=True)
+    predicted = predicted_labels(proba)
+    classes = meta.get("classes") or [str(i) for i in range(max(2, model.n_outputs))]
+    report = classification_report(y, predicted, classes)
+    if args.json:
+        _print_json({"loss": value, "accuracy": accuracy, "samples": int(len(y)), "report": report})
+        return 0
+    console = _console(args)
+    console.print(f"{len(y)} samples   loss {value:.4f}   accuracy {100 * accuracy:.2f} %")
+    console.print(_confusion_table(report, classes))
+    console.print(_per_class_table(report))
+    return 0
+
+
+def _confusion_table(report: dict[str, Any], classes: Sequence[str]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
+    table.add_column("")
+    for name in classes:
+        table.add_column(str(name), justify="right")
+    for name, row in zip(classes, report["confusion_matrix"], strict=True):
+        table.add_row(str(name), *[str(v) for v in row])
+    return table
+
+
+def _per_class_table(report: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="per class", title_justify="left")
+    for col in ("class", "precision", "recall", "f1", "support"):
+        table.add_column(col, justify="right")
+    for row in report["classes"]:
+        table.add_row(str(row["name"]), f"{row['precision']:.4f}", f"{row['recall']:.4f}",
+                      f"{row['f1']:.4f}", str(row["support"]))
+    table.add_row("macro", f"{report['macro_precision']:.4f}", f"{report['macro_recall']:.4f}",
+                  f"{report['macro_f1']:.4f}", str(report["n_samples"]))
+    return table
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .images import load_inputs
+    from .io import load_model
+    from .preprocess import Normalizer, flatten
+
+    model, meta = load_model(_model_path(args.model))
+    images, names = load_inputs(args.files)
+    x = flatten(images)
+    if x.shape[1] != model.n_inputs:
+        raise BarenetError(f"the inputs have {x.shape[1]} pixels but the model expects {model.n_inputs}")
+    normalizer = Normalizer.from_dict(meta["preprocessing"]["normalizer"])
+    proba = model.predict_proba(normalizer.transform(x, dtype=model.dtype))
+    classes = meta.get("classes") or [str(i) for i in range(max(2, model.n_outputs))]
+    if proba.shape[1] == 1:
+        proba = np.hstack([1 - proba, proba])
+    top = max(1, min(args.top, proba.shape[1]))
+    order = np.argsort(-proba, axis=1)[:, :top]
+    rows = []
+    for i, name in enumerate(names):
+        ranked = [{"label": classes[k], "probability": float(proba[i, k])} for k in order[i]]
+        rows.append({"file": name, "label": ranked[0]["label"],
+                     "probability": ranked[0]["probability"], "top": ranked})
+    if args.json:
+        _print_json(rows)
+        return 0
+    console = _console(args)
+    for row in rows:
+        extra = ""
+        if top > 1:
+            extra = "   (" + ", ".join(f"{r['label']}: {r['probability']:.3f}" for r in row["top"][1:]) + ")"
+        console.print(f"{row['file']}: {row['label']}  p={row['probability']:.4f}{extra}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .io import load_model
+
+    path = _model_path(args.model)
+    model, meta = load_model(path)
+    if args.json:
+        _print_json({"file": str(path), "model": model.config(), "parameters": model.n_params(),
+                     "metadata": meta})
+        return 0
+    console = _console(args)
+    console.print(f"[bold]{path}[/bold]")
+    console.print(model.summary(), markup=False)
+    console.print(f"classes: {', '.join(map(str, meta.get('classes') or []))}")
+    loss = meta.get("loss") or {}
+    console.print(f"loss: {loss.get('name')} ({loss.get('reduction')})")
+    training = meta.get("training") or {}
+    if training:
+        console.print("training configuration:")
+        for key, value in training.items():
+            if value is not None and value != "":
+                console.print(f"  {key} = {value}", markup=False)
+    return 0
+
+
+def cmd_gradcheck(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from .gradcheck import gradcheck_matrix
+
+    rows = gradcheck_matrix(hidden_sizes=args.layers, seed=args.seed)
+    worst = max(r["max_error"] for r in rows)
+    failed = [r for r in rows if r["max_error"] > args.tolerance]
+    if args.json:
+        _print_json({"tolerance": args.tolerance, "max_error": worst, "passed": not failed, "rows": rows})
+    else:
+        console = _console(args)
+        table = Table(title=f"gradient check, float64 (tolerance {args.tolerance:g})", title_justify="left")
+        for col in ("hidden", "output", "loss", "reduction", "dropout", "max rel. error", ""):
+            table.add_column(col)
+        for r in rows:
+            ok = r["max_error"] <= args.tolerance
+            table.add_row(r["hidden"], r["output"], r["loss"], r["reduction"], r["dropout"],
+                          f"{r['max_error']:.2e}", "ok" if ok else "[red]FAIL[/red]")
+        console.print(table)
+        console.print(f"{len(rows)} networks checked, {len(failed)} failed; largest error {worst:.2e}")
+    return 1 if failed else 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+            "info": cmd_info, "gradcheck": cmd_gradcheck}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help()
+            return EXIT_USAGE
+        return COMMANDS[args.command](args)
+    except DivergenceError as exc:
+        print(f"barenet: {exc}", file=sys.stderr)
+        return 1
+    except BarenetError as exc:
+        print(f"barenet: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("barenet: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""One training run from a :class:`~barenet.config.TrainConfig`: data, model, fit, evaluate,
+and the run directory (model.npz, config.toml, history.csv, metrics.json).
+
+This is what ``barenet train`` calls; it is a plain function so that scripts, the search and
+the examples can run the same recipe.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .config import TrainConfig
+from .datasets import Dataset, load_dataset
+from .errors import BarenetError
+from .fileio import write_text
+from .history import History, _finite
+from .io import save_model
+from .losses import Loss
+from .metrics import binary_outcomes, classification_report
+from .model import MLP
+from .optim import make_optimizer
+from .preprocess import Normalizer, first_per_class, flatten, select_digits, stratified_split
+from .training import EarlyStopping, Trainer, evaluate, predicted_labels
+
+
+@dataclass
+class PreparedData:
+    """Flattened uint8 splits, the fitted normalizer and the class names."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
+    normalizer: Normalizer
+    class_names: list[str]
+    input_shape: list[int]
+    dataset: str
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+
+def prepare_data(config: TrainConfig, dataset: Dataset | None = None) -> PreparedData:
+    """Load and prepare the data exactly as ``config`` says (selection, split, scaling)."""
+    ds = dataset if dataset is not None else load_dataset(config.dataset, data=config.data)
+    x_train, y_train = ds.x_train, ds.y_train
+    x_test, y_test = ds.x_test, ds.y_test
+    class_names = list(ds.class_names)
+    if config.digits is not None:
+        d1, d2 = config.digits
+        x_train, y_train = select_digits(x_train, y_train, d1, d2)
+        if x_test is not None:
+            x_test, y_test = select_digits(x_test, y_test, d1, d2)
+        class_names = [class_names[d1], class_names[d2]]
+    if config.per_class is not None:
+        x_train, y_train = first_per_class(x_train, y_train, config.per_class)
+    input_shape = list(x_train.shape[1:])
+    x_train = flatten(x_train)
+    x_test = flatten(x_test) if x_test is not None else None
+    x_val = y_val = None
+    if config.val_fraction > 0:
+        x_train, y_train, x_val, y_val = stratified_split(
+            x_train, y_train, config.val_fraction, config.seed)
+    if len(x_train) == 0:
+        raise BarenetError("no training samples are left after selection; check --digits, "
+                           "--per-class and --val-fraction")
+    normalizer = Normalizer(config.normalize).fit(x_train, pixel_max=ds.pixel_max)
+    return PreparedData(x_train, y_train, x_val, y_val, x_test, y_test, normalizer,
+                        class_names, input_shape, ds.name)
+
+
+def resolve_head(config: TrainConfig, n_classes: int) -> tuple[str, str, int]:
+    """(output activation, loss name, output units) with ``auto`` resolved.
+
+    Two classes with a sigmoid output use one unit (p = P(second class)); otherwise one
+    unit per class.
+    """
+    output = config.output
+    if output == "auto":
+        output = "sigmoid" if n_classes == 2 else "softmax"
+    loss = config.loss
+    if loss == "auto":
+        loss = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(output, "squared_error")
+    units = 1 if (n_classes == 2 and output != "softmax") else n_classes
+    return output, loss, units
+
+
+def build_model(config: TrainConfig, n_inputs: int, n_classes: int) -> tuple[MLP, Loss]:
+    output, loss_name, units = resolve_head(config, n_classes)
+    model = MLP([n_inputs, *config.layers, units], hidden=config.hidden, output=output,
+                init=config.init, dropout=config.dropout, dtype=config.dtype, seed=config.seed)
+    return model, Loss(loss_name, config.reduction)
+
+
+@dataclass
+class RunResult:
+    model: MLP
+    loss: Loss
+    history: History
+    metrics: dict[str, Any]
+    data: PreparedData
+    run_dir: Path | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def default_run_dir() -> Path:
+    return Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _split_metrics(model: MLP, loss: Loss, x: np.ndarray, y: np.ndarray,
+                   data: PreparedData, digits: list[int] | None) -> dict[str, Any]:
+    value, accuracy, proba = evaluate(model, x, y, loss, data.normalizer, return_proba=True)
+    predicted = predicted_labels(proba)
+    entry: dict[str, Any] = {"loss": value, "accuracy": accuracy, "samples": int(len(y))}
+    entry["report"] = classification_report(y, predicted, data.class_names)
+    if digits is not None:
+        entry["outcomes"] = binary_outcomes(y, predicted, tuple(digits))
+    return entry
+
+
+def model_metadata(config: TrainConfig, data: PreparedData, loss: Loss) -> dict[str, Any]:
+    """What a saved model needs besides its weights: how to prepare inputs, what classes mean."""
+    return {
+        "loss": {"name": loss.name, "reduction": loss.reduction},
+        "preprocessing": {"normalizer": data.normalizer.to_dict(), "input_shape": data.input_shape},
+        "classes": data.class_names,
+        "digits": config.digits,
+        "dataset": data.dataset,
+        "training": config.to_dict(),
+    }
+
+
+def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: list[Any] | None = None,
+              write: bool = True, dataset: Dataset | None = None) -> RunResult:
+    """Run a full training job; with ``write`` save everything into the run directory."""
+    config.validate()
+    started = time.perf_counter()
+    data = prepare_data(config, dataset)
+    prepared = time.perf_counter()
+    model, loss = build_model(config, data.x_train.shape[1], data.n_classes)
+    optimizer = make_optimizer(config.optimizer, config.lr, config.momentum, config.nesterov,
+                               config.weight_decay)
+    all_callbacks = list(callbacks or [])
+    if config.early_stopping is not None:
+        all_callbacks.append(EarlyStopping(config.early_stopping, config.early_stopping_metric))
+    trainer = Trainer(model, loss, optimizer, batch_size=config.batch_size, epochs=config.epochs,
+                      schedule=config.schedule, drop_last=config.drop_last, seed=config.seed,
+                      normalizer=data.normalizer, callbacks=all_callbacks)
+    validation = (data.x_val, data.y_val) if data.x_val is not None else None
+    history = trainer.fit(data.x_train, data.y_train, validation)
+    trained = time.perf_counter()
+    metrics: dict[str, Any] = {"barenet_version": __version__}
+    metrics["train"] = _split_metrics(model, loss, data.x_train, data.y_train, data, config.digits)
+    if data.x_val is not None and data.y_val is not None:
+        metrics["validation"] = _split_metrics(model, loss, data.x_val, data.y_val, data, config.digits)
+    if data.x_test is not None and data.y_test is not None:
+        metrics["test"] = _split_metrics(model, loss, data.x_test, data.y_test, data, config.digits)
+    metrics["epochs_run"] = len(history)
+    metrics["restored_best_epoch"] = trainer.restored_epoch
+    metrics["timings"] = {"data_seconds": prepared - started, "train_seconds": trained - prepared,
+                          "evaluate_seconds": time.perf_counter() - trained}
+    metadata = model_metadata(config, data, loss)
+    result = RunResult(model, loss, history, metrics, data, None, metadata)
+    if write:
+        result.run_dir = write_run(result, config, Path(out) if out else default_run_dir())
+    return result
+
+
+def write_run(result: RunResult, config: TrainConfig, run_dir: Path) -> Path:
+    """model.npz, config.toml, history.csv, history.json and metrics.json into ``run_dir``."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BarenetError(f"cannot create the run directory {run_dir}: {exc.strerror}; "
+                           "choose a writable location with --out") from None
+    save_model(run_dir / "model.npz", result.model, result.metadata)
+    config.save(run_dir / "config.toml")
+    result.history.save_csv(run_dir / "history.csv")
+    result.history.save_json(run_dir / "history.json")
+    write_text(run_dir / "metrics.json", json.dumps(_finite(result.metrics), indent=2))
+    return run_dir

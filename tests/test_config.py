@@ -1,0 +1,68 @@
+"""TrainConfig: defaults, TOML round trip, flag overrides and validation messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from barenet.config import TrainConfig, make_config, read_toml
+from barenet.errors import BarenetError
+
+
+def test_toml_round_trip_keeps_every_option(tmp_path):
+    config = make_config(None, digits=[1, 5], layers=[500, 250], init="uniform(-1,1)",
+                         batch_size="full", lr=0.001, nesterov=True, momentum=0.9,
+                         optimizer="sgd", description='quote " and \\ backslash')
+    path = tmp_path / "config.toml"
+    config.save(path)
+    again = make_config(read_toml(path))
+    assert again == config
+
+
+def test_flags_override_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("lr = 0.5\nepochs = 3\n")
+    config = make_config(read_toml(path), lr=0.01)
+    assert config.lr == 0.01 and config.epochs == 3
+
+
+def test_train_table_is_accepted(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[train]\nlayers = [10]\nbatch-size = 1\n")
+    config = make_config(read_toml(path))
+    assert config.layers == [10] and config.batch_size == 1
+
+
+@pytest.mark.parametrize("options, fragment", [
+    ({"digits": [3, 3]}, "two different digits"),
+    ({"digits": [1, 12]}, "between 0 and 9"),
+    ({"digits": [1]}, "exactly two digits"),
+    ({"batch_size": "many"}, "positive integer or 'full'"),
+    ({"batch_size": 0}, "positive integer or 'full'"),
+    ({"dataset": "cifar"}, "mnist, fashion-mnist"),
+    ({"normalize": "unit"}, "255, max"),
+    ({"val_fraction": 1.5}, "[0, 1)"),
+    ({"epochs": 0}, "at least 1"),
+    ({"lr": "fast"}, "lr must be a float"),
+    ({"layers": [10, "x"]}, "list of integers"),
+    ({"early_stopping": 3, "val_fraction": 0.0}, "validation split"),
+])
+def test_invalid_values_are_named(options, fragment):
+    with pytest.raises(BarenetError, match=None) as info:
+        make_config(None, **options)
+    assert fragment in str(info.value)
+
+
+def test_unknown_key_and_bad_toml(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("learning_rate = 0.1\n")
+    with pytest.raises(BarenetError, match="unknown option"):
+        read_toml(path)
+    path.write_text("lr = = 1\n")
+    with pytest.raises(BarenetError, match="not valid TOML"):
+        read_toml(path)
+    with pytest.raises(BarenetError, match="not found"):
+        read_toml(tmp_path / "missing.toml")
+
+
+def test_defaults_are_valid():
+    assert TrainConfig().validate().batch_size == 128
