@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a network (default: 10-class MNIST, strong recipe)")
     train.add_argument("--config", help="read options from a TOML file (flags override it)")
     train.add_argument("--out", help="run directory (default: runs/<timestamp>)")
+    train.add_argument("--resume", metavar="RUN",
+                       help="continue an interrupted run from RUN/checkpoint.npz, bit for bit")
     _add_train_options(train)
     _add_output_flags(train)
 
@@ -132,22 +135,48 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .progress import ProgressBar, results_table
     from .runner import default_run_dir, train_run
 
-    file_options = read_toml(args.config) if args.config else {}
     overrides = {name: getattr(args, name) for name in TRAIN_FIELDS}
-    config = make_config(file_options, **overrides)
+    if args.resume:
+        given = [f"--{k.replace('_', '-')}" for k, v in overrides.items() if v is not None]
+        if given or args.config or args.out:
+            raise BarenetError("--resume continues a run exactly as it was configured; "
+                               f"drop {', '.join(given) or '--config/--out'}")
+        out = Path(args.resume)
+        config = make_config(read_toml(out / "config.toml"))
+    else:
+        file_options = read_toml(args.config) if args.config else {}
+        config = make_config(file_options, **overrides)
+        out = Path(args.out) if args.out else default_run_dir()
     console = _console(args)
-    out = Path(args.out) if args.out else default_run_dir()
     callbacks = [] if (args.quiet or args.json) else [ProgressBar()]
-    console.print(f"training on {config.dataset}"
+    console.print(("resuming" if args.resume else "training") + f" on {config.dataset}"
                   + (f" digits {config.digits[0]} vs {config.digits[1]}" if config.digits else "")
                   + f" -> {out}")
-    result = train_run(config, out=out, callbacks=callbacks)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        result = train_run(config, out=out, callbacks=callbacks, resume=bool(args.resume))
+    except KeyboardInterrupt:
+        checkpoint = out / "checkpoint.npz"
+        if checkpoint.exists():
+            print(f"barenet: interrupted; the last completed epoch is saved in {checkpoint}. "
+                  f"Resume with: barenet train --resume {out}", file=sys.stderr)
+        else:
+            print("barenet: interrupted before the first epoch finished; nothing to resume",
+                  file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if args.json:
         _print_json({"run_dir": str(result.run_dir), **_short_metrics(result.metrics)})
         return 0
     console.print(results_table(result.metrics))
     console.print(f"saved model, config, history and metrics in {result.run_dir}")
     return 0
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM behaves like Ctrl-C: checkpoint the last completed epoch and stop."""
+    raise KeyboardInterrupt
 
 
 def _short_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

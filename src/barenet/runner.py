@@ -28,7 +28,7 @@ from .metrics import binary_outcomes, classification_report
 from .model import MLP
 from .optim import make_optimizer
 from .preprocess import Normalizer, first_per_class, flatten, select_digits, stratified_split
-from .training import EarlyStopping, Trainer, evaluate, predicted_labels
+from .training import Checkpoint, EarlyStopping, Trainer, evaluate, predicted_labels
 
 
 @dataclass
@@ -141,10 +141,22 @@ def model_metadata(config: TrainConfig, data: PreparedData, loss: Loss) -> dict[
     }
 
 
+CHECKPOINT_NAME = "checkpoint.npz"
+
+
 def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: list[Any] | None = None,
-              write: bool = True, dataset: Dataset | None = None) -> RunResult:
-    """Run a full training job; with ``write`` save everything into the run directory."""
+              write: bool = True, dataset: Dataset | None = None, resume: bool = False) -> RunResult:
+    """Run a full training job; with ``write`` save everything into the run directory.
+
+    With ``write`` a checkpoint is kept in ``out/checkpoint.npz`` (every
+    ``config.checkpoint_every`` epochs, at the end, and on Ctrl-C); ``resume`` continues from
+    it, bit-identical to a run that was never interrupted.
+    """
     config.validate()
+    run_dir = Path(out) if out else default_run_dir()
+    if write and not resume:
+        _make_run_dir(run_dir)
+        config.save(run_dir / "config.toml")  # first, so an interrupted run can be resumed
     started = time.perf_counter()
     data = prepare_data(config, dataset)
     prepared = time.perf_counter()
@@ -154,9 +166,15 @@ def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: 
     all_callbacks = list(callbacks or [])
     if config.early_stopping is not None:
         all_callbacks.append(EarlyStopping(config.early_stopping, config.early_stopping_metric))
+    if write:
+        all_callbacks.append(Checkpoint(run_dir / CHECKPOINT_NAME, config.checkpoint_every))
     trainer = Trainer(model, loss, optimizer, batch_size=config.batch_size, epochs=config.epochs,
                       schedule=config.schedule, drop_last=config.drop_last, seed=config.seed,
                       normalizer=data.normalizer, callbacks=all_callbacks)
+    if resume:
+        from .checkpoint import load_checkpoint, load_trainer_state
+
+        load_trainer_state(trainer, *load_checkpoint(run_dir / CHECKPOINT_NAME))
     validation = (data.x_val, data.y_val) if data.x_val is not None else None
     history = trainer.fit(data.x_train, data.y_train, validation)
     trained = time.perf_counter()
@@ -173,17 +191,21 @@ def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: 
     metadata = model_metadata(config, data, loss)
     result = RunResult(model, loss, history, metrics, data, None, metadata)
     if write:
-        result.run_dir = write_run(result, config, Path(out) if out else default_run_dir())
+        result.run_dir = write_run(result, config, run_dir)
     return result
 
 
-def write_run(result: RunResult, config: TrainConfig, run_dir: Path) -> Path:
-    """model.npz, config.toml, history.csv, history.json and metrics.json into ``run_dir``."""
+def _make_run_dir(run_dir: Path) -> None:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BarenetError(f"cannot create the run directory {run_dir}: {exc.strerror}; "
                            "choose a writable location with --out") from None
+
+
+def write_run(result: RunResult, config: TrainConfig, run_dir: Path) -> Path:
+    """model.npz, config.toml, history.csv, history.json and metrics.json into ``run_dir``."""
+    _make_run_dir(run_dir)
     save_model(run_dir / "model.npz", result.model, result.metadata)
     config.save(run_dir / "config.toml")
     result.history.save_csv(run_dir / "history.csv")

@@ -17,6 +17,7 @@ gives bit-identical runs on the same machine.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ class Callback(Protocol):
     def on_batch_end(self, trainer: Trainer, batch: int, n_batches: int, loss: float) -> None: ...
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
     def on_train_end(self, trainer: Trainer) -> None: ...
+    def on_interrupt(self, trainer: Trainer) -> None: ...
 
 
 def _call(callbacks: Sequence[Any], hook: str, *args: Any) -> None:
@@ -116,6 +118,8 @@ class EarlyStopping:
     def on_train_begin(self, trainer: Trainer) -> None:
         if self.monitor not in ("val_loss", "val_accuracy"):
             raise BarenetError(f"early stopping monitors val_loss or val_accuracy, not {self.monitor!r}")
+        if getattr(self, "_resumed", False):  # state restored from a checkpoint: keep it
+            return
         self.best = math.inf if self.monitor == "val_loss" else -math.inf
         self.best_epoch = 0
         self.best_weights: list[Array] | None = None
@@ -145,6 +149,42 @@ class EarlyStopping:
         if self.restore_best and self.best_weights is not None:
             trainer.model.set_weights(self.best_weights)
             trainer.restored_epoch = self.best_epoch
+
+    def state_dict(self) -> tuple[dict[str, Any], dict[str, Array]]:
+        """(JSON state, arrays) for checkpoints."""
+        state = {"best": self.best, "best_epoch": self.best_epoch, "waited": self.waited,
+                 "stopped_epoch": self.stopped_epoch}
+        arrays = {f"w{i}": w for i, w in enumerate(self.best_weights or [])}
+        return state, arrays
+
+    def load_state_dict(self, state: dict[str, Any], arrays: dict[str, Array]) -> None:
+        self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
+        self.waited, self.stopped_epoch = int(state["waited"]), state["stopped_epoch"]
+        self.best_weights = [arrays[f"w{i}"] for i in range(len(arrays))] or None
+        self._resumed = True
+
+
+class Checkpoint:
+    """Write a resumable checkpoint (see :mod:`barenet.checkpoint`) every ``every`` epochs,
+    at the end of training, and when training is interrupted. ``every=None``: only the last
+    two. Put it last in the callback list so it saves the other callbacks' updated state."""
+
+    def __init__(self, path: str | Any, every: int | None = None) -> None:
+        self.path = path
+        self.every = every
+
+    def _save(self, trainer: Trainer) -> None:
+        from .checkpoint import save_checkpoint, trainer_state
+
+        save_checkpoint(self.path, *trainer_state(trainer))
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        final = trainer.epoch >= trainer.epochs or trainer.stop_training
+        if final or (self.every and trainer.epoch % self.every == 0):
+            self._save(trainer)
+
+    def on_interrupt(self, trainer: Trainer) -> None:
+        self._save(trainer)
 
 
 class Trainer:
@@ -185,7 +225,9 @@ class Trainer:
         self.history = History()
         self.epoch = 0
         self.stop_training = False
+        self.interrupted = False
         self.restored_epoch: int | None = None
+        self._last_snapshot: dict[str, Any] | None = None
 
     def _batch_size_for(self, n: int) -> int:
         if self.batch_size == "full":
@@ -217,9 +259,41 @@ class Trainer:
         dense = self.model.dense_layers
         batch_hooks = [c for c in self.callbacks if hasattr(c, "on_batch_end")]
         _call(self.callbacks, "on_train_begin", self)
+        try:
+            self._run_epochs(x, y, validation, batch, n_batches, params, dense, batch_hooks)
+        except KeyboardInterrupt:
+            # Ctrl-C (or SIGTERM) mid-epoch: go back to the last completed epoch, exactly.
+            if self._last_snapshot is not None:
+                self._restore(self._last_snapshot)
+            self.interrupted = True
+            _call(self.callbacks, "on_interrupt", self)
+            raise
+        _call(self.callbacks, "on_train_end", self)
+        return self.history
+
+    def _snapshot(self) -> dict[str, Any]:
+        """Copies of all state that changes during an epoch (weights, optimizer, Generators)."""
+        return {"epoch": self.epoch, "weights": self.model.get_weights(),
+                "optimizer": {k: np.array(v, copy=True)
+                              for k, v in self.optimizer.state_dict().items()},
+                "rng": copy.deepcopy(self.rng.bit_generator.state),
+                "model_rng": copy.deepcopy(self.model.rng.bit_generator.state),
+                "n_epochs": len(self.history.epochs), "n_batches": len(self.history.batch_loss)}
+
+    def _restore(self, snapshot: dict[str, Any]) -> None:
+        self.epoch = snapshot["epoch"]
+        self.model.set_weights(snapshot["weights"])
+        self.optimizer.load_state_dict(snapshot["optimizer"])
+        self.rng.bit_generator.state = snapshot["rng"]
+        self.model.rng.bit_generator.state = snapshot["model_rng"]
+        del self.history.epochs[snapshot["n_epochs"]:]
+        del self.history.batch_loss[snapshot["n_batches"]:]
+
+    def _run_epochs(self, x: Array, y: Array, validation: tuple[Array, Array] | None, batch: int,
+                    n_batches: int, params: list, dense: list, batch_hooks: list) -> None:
         while self.epoch < self.epochs and not self.stop_training:
             started = time.perf_counter()
-            start_weights = self.model.get_weights()  # the last good model, if this epoch diverges
+            self._last_snapshot = start = self._snapshot()
             grad_sq = np.zeros(len(dense))
             loss_sum, correct, seen = 0.0, 0, 0
             batches = iterate_minibatches(x, y, batch, rng=self.rng, shuffle=self.shuffle,
@@ -231,7 +305,7 @@ class Trainer:
                 p = self.model.forward(xb, training=True, copy=False)
                 value = self.loss.value(p, yb)
                 if not math.isfinite(value):
-                    self._diverged(start_weights, f"the loss became {value} at epoch {self.epoch + 1}, "
+                    self._diverged(start, f"the loss became {value} at epoch {self.epoch + 1}, "
                                    f"batch {b + 1}")
                 correct += count_correct(p, yb)
                 self.model.backward(p, yb, self.loss)
@@ -259,20 +333,18 @@ class Trainer:
                 record["val_loss"], record["val_accuracy"] = evaluate(
                     self.model, validation[0], validation[1], self.loss, self.normalizer)
             if not all(np.isfinite(p.value).all() for p in params):
-                self._diverged(start_weights, f"the weights became non-finite in epoch {self.epoch}")
+                self._diverged(start, f"the weights became non-finite in epoch {self.epoch}")
             if self.track_norms:
                 record["weight_change"] = [float(np.linalg.norm(layer.W - w0)) for layer, w0
-                                           in zip(dense, start_weights[0::2], strict=True)]
+                                           in zip(dense, start["weights"][0::2], strict=True)]
                 record["grad_norm"] = [float(v / max(n_batches, 1)) for v in grad_sq]
             record["seconds"] = time.perf_counter() - started
             self.history.epochs.append(record)
             _call(self.callbacks, "on_epoch_end", self, record)
-        _call(self.callbacks, "on_train_end", self)
-        return self.history
 
-    def _diverged(self, start_weights: list[Array], what: str) -> None:
-        """Put back the weights from the start of the epoch and stop with a plain explanation."""
-        self.model.set_weights(start_weights)
+    def _diverged(self, start: dict[str, Any], what: str) -> None:
+        """Put back the state from the start of the epoch and stop with a plain explanation."""
+        self._restore(start)
         raise DivergenceError(
             f"training diverged: {what}. The learning rate ({self.base_lr:g}) is probably too "
             "large for this loss and reduction; try a 10x smaller --lr, --reduction mean, or "
