@@ -45,7 +45,7 @@ class TrainConfig:
     normalize: str = "255"
     val_fraction: float = 0.1
     # model
-    layers: list[int] = field(default_factory=lambda: [256])
+    layers: list[int] = field(default_factory=lambda: [512])
     hidden: str = "relu"
     output: str = "auto"
     loss: str = "auto"
@@ -55,14 +55,14 @@ class TrainConfig:
     dtype: str = "float32"
     # optimization
     optimizer: str = "adam"
-    lr: float = 0.001
+    lr: float = 0.002
     momentum: float = 0.0
     nesterov: bool = False
     weight_decay: float = 0.0
-    schedule: str = "constant"
+    schedule: str = "cosine"
     batch_size: int | str = 128
     drop_last: bool = False
-    epochs: int = 10
+    epochs: int = 8
     early_stopping: int | None = None
     early_stopping_metric: str = "val_loss"
     checkpoint_every: int | None = None
