@@ -44,11 +44,14 @@ def sigmoid(z: Array, out: Array | None = None) -> Array:
     """
     z = np.asarray(z)
     negative = z < 0  # taken before ``out`` (which may be ``z``) is overwritten
-    e = np.exp(-np.abs(z))
     if out is None:
         out = np.empty_like(z, dtype=np.result_type(z.dtype, np.float32))
-    np.divide(1.0, 1.0 + e, out=out)
-    np.multiply(out, e, out=out, where=negative)
+    # exp(-|z|) underflows to 0 for large |z|: the right limit, so no warning even when the
+    # caller has set np.seterr(all="raise") or "warn".
+    with np.errstate(under="ignore"):
+        e = np.exp(-np.abs(z))
+        np.divide(1.0, 1.0 + e, out=out)
+        np.multiply(out, e, out=out, where=negative)
     return out
 
 
@@ -114,8 +117,11 @@ def softmax(z: Array, out: Array | None = None) -> Array:
     z = np.asarray(z)
     if out is None:
         out = np.empty_like(z, dtype=np.result_type(z.dtype, np.float32))
-    np.subtract(z, z.max(axis=-1, keepdims=True), out=out)
-    np.exp(out, out=out)
+    # z - max <= 0 can only overflow towards -inf (e.g. -3e38 - 3e38 in float32) and exp can
+    # only underflow towards 0: both give the right limit, so neither is worth a warning.
+    with np.errstate(over="ignore", under="ignore"):
+        np.subtract(z, z.max(axis=-1, keepdims=True), out=out)
+        np.exp(out, out=out)
     out /= out.sum(axis=-1, keepdims=True)
     return out
 

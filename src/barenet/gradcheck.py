@@ -96,3 +96,42 @@ def gradcheck(
         errors[p.name] = float(_relative_error(numeric, analytic[p.name].reshape(-1)[idx]).max())
         checked[p.name] = int(idx.size)
     return GradcheckResult(errors, checked)
+
+
+HIDDEN_ACTIVATIONS = ("sigmoid", "relu", "leaky_relu", "tanh", "identity")
+OUTPUT_LOSS_PAIRS = (
+    ("softmax", "cross_entropy"),
+    ("sigmoid", "binary_cross_entropy"),
+    ("sigmoid", "squared_error"),
+    ("softmax", "squared_error"),
+    ("identity", "squared_error"),
+    ("tanh", "squared_error"),
+)
+
+
+def gradcheck_matrix(hidden_sizes: list[int] | tuple[int, ...] = (5, 4), n_inputs: int = 6,
+                     n_outputs: int = 3, n_samples: int = 8, seed: int = 0) -> list[dict]:
+    """Check every hidden activation x output/loss pair x reduction x dropout setting.
+
+    Each network is small ([n_inputs, *hidden_sizes, n_outputs]) with biases 0.1, so no ReLU
+    pre-activation sits at its kink; dropout 0.25 is checked with frozen masks ("on") and
+    switched off at check time ("off"). Returns one dict per network with its max error.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n_samples, n_inputs))
+    labels = rng.integers(0, n_outputs, size=n_samples)
+    rows = []
+    for hidden in HIDDEN_ACTIVATIONS:
+        for output, loss_name in OUTPUT_LOSS_PAIRS:
+            for reduction in ("mean", "sum"):
+                for dropout_at_check in (True, False):
+                    model = MLP([n_inputs, *hidden_sizes, n_outputs], hidden=hidden, output=output,
+                                init="xavier_normal", bias_init=0.1, dropout=0.25, dtype="float64",
+                                seed=seed)
+                    result = gradcheck(model, Loss(loss_name, reduction), x, labels,
+                                       dropout=dropout_at_check, seed=seed)
+                    rows.append({"hidden": hidden, "output": output, "loss": loss_name,
+                                 "reduction": reduction,
+                                 "dropout": "on (frozen)" if dropout_at_check else "off",
+                                 "max_error": result.max_error, "errors": result.errors})
+    return rows

@@ -80,9 +80,12 @@ def _parse_args(name: str, args: str | None) -> list[float]:
     if not args:
         return []
     try:
-        return [float(a) for a in args.split(",")]
+        numbers = [float(a) for a in args.split(",")]
     except ValueError:
-        raise BarenetError(f"initializer {name!r}: arguments must be numbers, got {args!r}") from None
+        numbers = [float("nan")]
+    if not all(np.isfinite(numbers)):
+        raise BarenetError(f"initializer {name!r}: arguments must be finite numbers, got {args!r}")
+    return numbers
 
 
 def get_initializer(spec: str, activation: str = "relu") -> Initializer:
@@ -92,7 +95,9 @@ def get_initializer(spec: str, activation: str = "relu") -> Initializer:
     """
     match = _SPEC.match(str(spec).lower())
     if not match:
-        raise BarenetError(f"cannot read initializer {spec!r}; choose one of: {', '.join(INIT_NAMES)}")
+        raise BarenetError(
+            f"cannot read initializer {spec!r}; choose one of: {', '.join(INIT_NAMES)}"
+        )
     name, raw = match.group(1), match.group(2)
     name = _ALIASES.get(name, name)
     args = _parse_args(name, raw)
@@ -119,7 +124,8 @@ def get_initializer(spec: str, activation: str = "relu") -> Initializer:
     if name == "max_fan_normal":
         return _normal(lambda n_in, n_out: 1.0 / max(n_in, n_out))
     if name == "xavier_uniform":
-        return lambda rng, i, o, dt: _uniform(-np.sqrt(6 / (i + o)), np.sqrt(6 / (i + o)))(rng, i, o, dt)
+        return lambda rng, i, o, dt: _uniform(-np.sqrt(6 / (i + o)),
+                                              np.sqrt(6 / (i + o)))(rng, i, o, dt)
     if name == "xavier_normal":
         return _normal(lambda n_in, n_out: np.sqrt(2.0 / (n_in + n_out)))
     if name == "he_uniform":

@@ -155,7 +155,8 @@ class Dropout:
             self._mask = None
             return x
         if not (self.frozen and self._mask is not None and self._mask.shape == x.shape):
-            keep = self.rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32)
+            keep = self.rng.random(
+                x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32)
             self._mask = ((keep >= self.rate) / (1.0 - self.rate)).astype(x.dtype)
         y = self._y = _buffer(self._y, x.shape, x.dtype)
         np.multiply(x, self._mask, out=y)

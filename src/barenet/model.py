@@ -67,10 +67,16 @@ class MLP:
         dropout: float | Sequence[float] = 0.0, dtype: str | np.dtype | type = "float32",
         seed: int | None = 0,
     ) -> None:
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
+        given_sizes = list(sizes)
+        try:
+            sizes = [int(s) for s in given_sizes]
+        except (TypeError, ValueError):
+            sizes = []
+        if (len(sizes) < 2 or min(sizes) < 1
+                or any(s != g for s, g in zip(sizes, given_sizes, strict=True))):
             raise BarenetError(
-                f"sizes must list at least an input and an output size, all positive; got {sizes}"
+                "sizes must list at least an input and an output size, all positive whole "
+                f"numbers, e.g. [784, 100, 10]; got {given_sizes}"
             )
         n_hidden = len(sizes) - 2
         hiddens = [hidden] * n_hidden if isinstance(hidden, str) else list(hidden)
@@ -81,8 +87,11 @@ class MLP:
                                   ("dropout rates", drops, n_hidden)):
             if len(given) != want:
                 raise BarenetError(f"expected {want} {what} for sizes {sizes}; got {len(given)}")
-        for h in hiddens:
+        for h in hiddens if not isinstance(hidden, str) else [hidden]:
             _check_activation(h, "hidden")
+        for rate in drops:
+            if not 0.0 <= float(rate) < 1.0:
+                raise BarenetError(f"dropout rate must be in [0, 1); got {rate}")
         _check_activation(output, "output")
         if output == "softmax" and sizes[-1] < 2:
             raise BarenetError("a softmax output needs at least 2 units; use sigmoid for one unit")
@@ -97,7 +106,7 @@ class MLP:
         self.rng = np.random.default_rng(seed)
         activations = hiddens + [output]
         self.layers: list[Layer] = []
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
             self.layers.append(Dense(n_in, n_out, init=inits[i], activation=activations[i],
                                      bias_init=bias_init, rng=self.rng, dtype=self.dtype))
             self.layers.append(ActivationLayer(activations[i]))
@@ -139,7 +148,8 @@ class MLP:
         rows = [("layer", "output shape", "parameters")]
         for layer in self.layers:
             if isinstance(layer, Dense):
-                rows.append((layer.describe(), f"(N, {layer.n_out})", f"{layer.W.size + layer.b.size:,}"))
+                rows.append((layer.describe(), f"(N, {layer.n_out})",
+                             f"{layer.W.size + layer.b.size:,}"))
             else:
                 rows.append((layer.describe(), "", "0"))
         width = [max(len(r[c]) for r in rows) for c in range(3)]
@@ -156,6 +166,11 @@ class MLP:
     # ----------------------------------------------------------------- passes
     def _as_input(self, x: Array) -> Array:
         x = np.asarray(x)
+        if x.ndim == 0:
+            raise BarenetError(
+                f"input must be an array of samples (N, {self.n_inputs}) or one sample "
+                f"({self.n_inputs},); got a scalar"
+            )
         if x.ndim == 1:
             x = x.reshape(1, -1)
         if x.ndim > 2:
@@ -234,7 +249,7 @@ class MLP:
         """A copy of this model with parameters in ``dtype`` (e.g. float64 for gradient checks)."""
         clone = MLP(self.sizes, self.hidden, self.output, ["zeros"] * len(self.dense_layers),
                     self.bias_init, self.dropout, dtype, self.seed)
-        for mine, theirs in zip(self.params(), clone.params()):
+        for mine, theirs in zip(self.params(), clone.params(), strict=True):
             theirs.value[...] = mine.value
         clone.inits = list(self.inits)
         return clone
@@ -251,7 +266,7 @@ class MLP:
         params = self.params()
         if len(weights) != len(params):
             raise BarenetError(f"expected {len(params)} arrays, got {len(weights)}")
-        for p, w in zip(params, weights):
+        for p, w in zip(params, weights, strict=True):
             w = np.asarray(w)
             if w.shape != p.value.shape:
                 raise BarenetError(f"{p.name}: expected shape {p.value.shape}, got {w.shape}")

@@ -12,7 +12,8 @@ SGD:       g' = g + lambda w                     (L2 weight decay, coupled)
            w -= lr d
 Adam:      g' = g + lambda w
            m = beta1 m + (1 - beta1) g',   v = beta2 v + (1 - beta2) g'^2
-           w -= lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t)
+           w -= lr * m_hat / (sqrt(v_hat) + eps)
+           m_hat = m / (1 - beta1^t),  v_hat = v / (1 - beta2^t)
 AdamW:     w -= lr lambda w  (decoupled), then the Adam step with g' = g.
 
 Adam keeps its moments pre-scaled, ``u = m / (1 - beta1)`` and ``s = v / (1 - beta2)``, so each

@@ -45,7 +45,8 @@ def _numbers(name: str, raw: str | None, count: tuple[int, ...], usage: str) -> 
     try:
         args = [float(a) for a in raw.split(",")] if raw else []
     except ValueError:
-        raise BarenetError(f"schedule {name!r}: arguments must be numbers; usage: {usage}") from None
+        raise BarenetError(
+            f"schedule {name!r}: arguments must be numbers; usage: {usage}") from None
     if len(args) not in count:
         raise BarenetError(f"schedule {name!r} takes {usage}")
     return args
@@ -54,7 +55,8 @@ def _numbers(name: str, raw: str | None, count: tuple[int, ...], usage: str) -> 
 def _single(spec: str) -> Callable[[float, float, float], float]:
     match = _SPEC.match(spec.lower())
     if not match:
-        raise BarenetError(f"cannot read schedule {spec!r}; choose one of: {', '.join(SCHEDULE_NAMES)}")
+        raise BarenetError(
+            f"cannot read schedule {spec!r}; choose one of: {', '.join(SCHEDULE_NAMES)}")
     name, raw = match.groups()
     if name == "constant":
         _numbers(name, raw, (0,), "no arguments")
@@ -84,7 +86,8 @@ def get_schedule(spec: str | None) -> Schedule:
     head = _SPEC.match(parts[0].lower())
     if len(parts) != 2 or not head or head.group(1) != "warmup":
         raise BarenetError(f"cannot read schedule {spec!r}; only warmup(w)+<schedule> combines")
-    (w,) = _numbers("warmup", head.group(2), (1,), "warmup(epochs)+<schedule>, e.g. warmup(1)+cosine")
+    (w,) = _numbers("warmup", head.group(2), (1,),
+                    "warmup(epochs)+<schedule>, e.g. warmup(1)+cosine")
     if w <= 0:
         raise BarenetError("warmup(w) needs w > 0 epochs")
     after = _single(parts[1])
