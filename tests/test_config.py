@@ -66,3 +66,24 @@ def test_unknown_key_and_bad_toml(tmp_path):
 
 def test_defaults_are_valid():
     assert TrainConfig().validate().batch_size == 128
+
+
+def test_bias_init_spec_and_adamw_default(tmp_path):
+    import numpy as np
+
+    import barenet as bn
+    from barenet.io import load_model, save_model
+
+    with pytest.raises(BarenetError, match="initializer"):
+        make_config(None, bias_init="gauss(1)")
+    model = bn.MLP([6, 5, 2], bias_init="uniform(-1,1)", seed=0)
+    b = model.params()[1].value
+    assert b.min() >= -1 and b.max() <= 1 and len(np.unique(b)) == 5
+    assert bn.MLP([6, 5, 2], bias_init="0.5").params()[1].value.tolist() == [0.5] * 5
+    path = save_model(tmp_path / "m.npz", model)
+    loaded, _ = load_model(path)
+    assert loaded.bias_init == "uniform(-1,1)"
+    assert np.array_equal(loaded.params()[1].value, b)
+    assert bn.make_optimizer("adamw", 0.1).weight_decay == 0.01
+    assert bn.make_optimizer("adamw", 0.1, weight_decay=0.0).weight_decay == 0.0
+    assert bn.make_optimizer("adam", 0.1).weight_decay == 0.0

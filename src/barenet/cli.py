@@ -46,6 +46,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     m.add_argument("--reduction", help="mean (default) or sum over the batch")
     m.add_argument("--init", help='auto, "uniform(-1,1)", "normal(0.01)", max_fan_normal, xavier_uniform, '
                                   "xavier_normal, he_uniform, he_normal")
+    m.add_argument("--bias-init", help='initial biases: a number (default 0) or a spec like "uniform(-1,1)"')
     m.add_argument("--dropout", type=float, help="drop probability after each hidden layer")
     m.add_argument("--dtype", help="float32 (default) or float64")
     o = p.add_argument_group("optimization")
@@ -67,7 +68,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
 
 
 TRAIN_FIELDS = ("dataset", "data", "digits", "per_class", "normalize", "val_fraction", "layers",
-                "hidden", "output", "loss", "reduction", "init", "dropout", "dtype", "optimizer",
+                "hidden", "output", "loss", "reduction", "init", "bias_init", "dropout", "dtype", "optimizer",
                 "lr", "momentum", "nesterov", "weight_decay", "schedule", "batch_size", "drop_last",
                 "epochs", "early_stopping", "early_stopping_metric", "checkpoint_every", "seed")
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import BarenetError
 from .fileio import write_text
 
@@ -51,6 +53,7 @@ class TrainConfig:
     loss: str = "auto"
     reduction: str = "mean"
     init: str = "auto"
+    bias_init: str = "0"
     dropout: float = 0.0
     dtype: str = "float32"
     # optimization
@@ -58,7 +61,7 @@ class TrainConfig:
     lr: float = 0.002
     momentum: float = 0.0
     nesterov: bool = False
-    weight_decay: float = 0.0
+    weight_decay: float | None = None  # None: the optimizer's default (0; adamw 0.01)
     schedule: str = "cosine"
     batch_size: int | str = 128
     drop_last: bool = False
@@ -112,6 +115,9 @@ class TrainConfig:
             raise BarenetError("--early-stopping-metric must be val_loss or val_accuracy")
         if self.early_stopping is not None and self.val_fraction == 0:
             raise BarenetError("--early-stopping needs a validation split; set --val-fraction, e.g. 0.1")
+        from .layers import initial_bias
+
+        initial_bias(self.bias_init, np.random.default_rng(0), 1, np.dtype(np.float32))
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise BarenetError(f"--checkpoint-every must be at least 1 epoch; got {self.checkpoint_every}")
         return self
@@ -121,7 +127,7 @@ class TrainConfig:
         kinds = {"int": ("per_class", "epochs", "early_stopping", "checkpoint_every", "seed"),
                  "float": ("val_fraction", "dropout", "lr", "momentum", "weight_decay"),
                  "bool": ("nesterov", "drop_last"),
-                 "str": ("dataset", "normalize", "hidden", "output", "loss", "reduction", "init",
+                 "str": ("dataset", "normalize", "hidden", "output", "loss", "reduction", "init", "bias_init",
                          "dtype", "optimizer", "schedule", "early_stopping_metric", "description")}
         for kind, names in kinds.items():
             for name in names:

@@ -286,7 +286,7 @@ def _check_config(path: Path, cfg: dict) -> dict:
         ("hidden", _str_list(cfg.get("hidden"), n_dense - 1)),
         ("output", isinstance(cfg.get("output"), str)),
         ("init", _str_list(cfg.get("init"), n_dense)),
-        ("bias_init", _is_number(cfg.get("bias_init", 0.0))),
+        ("bias_init", _is_number(cfg.get("bias_init", 0.0)) or isinstance(cfg.get("bias_init"), str)),
         ("dropout", isinstance(cfg.get("dropout"), list) and len(cfg["dropout"]) == n_dense - 1
          and all(_is_number(d) for d in cfg["dropout"])),
         ("dtype", cfg.get("dtype") in DTYPES),
@@ -303,7 +303,7 @@ def _check_config(path: Path, cfg: dict) -> dict:
             raise _fail(path, f"has an unknown initializer {spec!r} in its header",
                         _RESAVE) from None
     return {"sizes": sizes, "hidden": cfg["hidden"], "output": cfg["output"],
-            "bias_init": cfg.get("bias_init", 0.0), "dropout": cfg["dropout"],
+            "dropout": cfg["dropout"],
             "dtype": cfg["dtype"], "seed": cfg.get("seed")}
 
 
@@ -344,7 +344,7 @@ def _build(path: Path, header: dict, arrays: dict[str, np.ndarray]) -> MLP:
         model = MLP(init=["zeros"] * (len(kwargs["sizes"]) - 1), **kwargs)
     except BarenetError as exc:
         raise _fail(path, f"describes a model barenet cannot build ({exc})", _RESAVE) from None
-    model.inits = list(cfg["init"])
+    model.inits, model.bias_init = list(cfg["init"]), cfg.get("bias_init", 0.0)
     model.set_weights(weights)
     state = header.get("rng_state")
     if state is not None:

@@ -47,6 +47,20 @@ def _buffer(current: Array | None, shape: tuple[int, ...], dtype: np.dtype) -> A
     return current
 
 
+def initial_bias(spec: float | str, rng: np.random.Generator, n_out: int, dtype: np.dtype,
+                 activation: str = "relu") -> Array:
+    """Initial bias (n_out,): a constant (a number, or a string holding one), or an initializer
+    spec such as ``"uniform(-1,1)"`` drawn like one more input row of W (the exercises' folded
+    bias column, E1)."""
+    try:
+        value = float(spec)
+    except (TypeError, ValueError):
+        return initialize(str(spec), rng, 1, n_out, dtype, activation).reshape(n_out)
+    if not np.isfinite(value):
+        raise BarenetError(f"bias_init must be finite; got {spec!r}")
+    return np.full(n_out, value, dtype=dtype)
+
+
 class Dense:
     """Affine layer ``z = x W + b``.
 
@@ -59,7 +73,7 @@ class Dense:
 
     def __init__(
         self, n_in: int, n_out: int, *, init: str = "auto", activation: str = "relu",
-        bias_init: float = 0.0, rng: np.random.Generator | None = None,
+        bias_init: float | str = 0.0, rng: np.random.Generator | None = None,
         dtype: np.dtype | type = np.float32,
     ) -> None:
         if int(n_in) < 1 or int(n_out) < 1:
@@ -69,7 +83,7 @@ class Dense:
         self.n_in, self.n_out = int(n_in), int(n_out)
         self.init = init
         self.W = initialize(init, rng, self.n_in, self.n_out, dtype, activation)
-        self.b = np.full(self.n_out, bias_init, dtype=dtype)
+        self.b = initial_bias(bias_init, rng, self.n_out, dtype, activation)
         self.dW = np.zeros_like(self.W)
         self.db = np.zeros_like(self.b)
         self._x: Array | None = None

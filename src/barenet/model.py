@@ -55,7 +55,8 @@ class MLP:
     output : the output activation (``softmax`` for classes, ``sigmoid`` for one binary unit).
     init : weight initializer spec (see :mod:`barenet.init`), e.g. ``"uniform(-1,1)"``, or one
         spec per Dense layer. ``"auto"``: He for ReLU-family layers, Xavier otherwise.
-    bias_init : initial value of every bias (0 by default).
+    bias_init : initial value of every bias (0 by default), or an initializer spec such as
+        ``"uniform(-1,1)"`` to draw the biases like the weights (the exercises' folded bias).
     dropout : drop probability after each hidden activation (0 disables), or one per layer.
     dtype : ``"float32"`` (default, fast) or ``"float64"``.
     seed : seeds the one ``numpy.random.Generator`` behind initialization and dropout.
@@ -63,7 +64,7 @@ class MLP:
 
     def __init__(
         self, sizes: Sequence[int], hidden: str | Sequence[str] = "relu",
-        output: str = "softmax", init: str | Sequence[str] = "auto", bias_init: float = 0.0,
+        output: str = "softmax", init: str | Sequence[str] = "auto", bias_init: float | str = 0.0,
         dropout: float | Sequence[float] = 0.0, dtype: str | np.dtype | type = "float32",
         seed: int | None = 0,
     ) -> None:
@@ -99,7 +100,7 @@ class MLP:
         self.hidden = hiddens
         self.output = output
         self.inits = inits
-        self.bias_init = float(bias_init)
+        self.bias_init = bias_init if isinstance(bias_init, str) else float(bias_init)
         self.dropout = [float(d) for d in drops]
         self.dtype = _check_dtype(dtype)
         self.seed = seed
@@ -248,10 +249,10 @@ class MLP:
     def astype(self, dtype: str | np.dtype | type) -> MLP:
         """A copy of this model with parameters in ``dtype`` (e.g. float64 for gradient checks)."""
         clone = MLP(self.sizes, self.hidden, self.output, ["zeros"] * len(self.dense_layers),
-                    self.bias_init, self.dropout, dtype, self.seed)
+                    0.0, self.dropout, dtype, self.seed)
         for mine, theirs in zip(self.params(), clone.params(), strict=True):
             theirs.value[...] = mine.value
-        clone.inits = list(self.inits)
+        clone.inits, clone.bias_init = list(self.inits), self.bias_init
         return clone
 
     def copy(self) -> MLP:

@@ -189,9 +189,14 @@ class AdamW(Adam):
 
 
 def make_optimizer(name: str, lr: float, momentum: float = 0.0, nesterov: bool = False,
-                   weight_decay: float = 0.0, beta1: float = 0.9, beta2: float = 0.999,
+                   weight_decay: float | None = None, beta1: float = 0.9, beta2: float = 0.999,
                    eps: float = 1e-8) -> Optimizer:
-    """An optimizer from its name (``sgd``, ``adam``, ``adamw``) and options."""
+    """An optimizer from its name (``sgd``, ``adam``, ``adamw``) and options.
+
+    ``weight_decay=None`` takes the optimizer's default: 0 for sgd and adam, 0.01 for adamw.
+    """
+    if weight_decay is None:
+        weight_decay = 0.01 if name == "adamw" else 0.0
     if name == "sgd":
         return SGD(lr, momentum, nesterov, weight_decay)
     if momentum or nesterov:

@@ -99,7 +99,8 @@ def resolve_head(config: TrainConfig, n_classes: int) -> tuple[str, str, int]:
 def build_model(config: TrainConfig, n_inputs: int, n_classes: int) -> tuple[MLP, Loss]:
     output, loss_name, units = resolve_head(config, n_classes)
     model = MLP([n_inputs, *config.layers, units], hidden=config.hidden, output=output,
-                init=config.init, dropout=config.dropout, dtype=config.dtype, seed=config.seed)
+                init=config.init, bias_init=config.bias_init, dropout=config.dropout,
+                dtype=config.dtype, seed=config.seed)
     return model, Loss(loss_name, config.reduction)
 
 
