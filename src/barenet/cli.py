@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a network (default: 10-class MNIST, strong recipe)")
     train.add_argument("--config", help="read options from a TOML file (flags override it)")
     train.add_argument("--out", help="run directory (default: runs/<timestamp>)")
+    train.add_argument("--no-report", action="store_true",
+                       help="skip the figures and report.html (saves a few seconds)")
     train.add_argument("--resume", metavar="RUN",
                        help="continue an interrupted run from RUN/checkpoint.npz, bit for bit")
     _add_train_options(train)
@@ -110,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error allowed")
     gc.add_argument("--seed", type=int, default=0)
     _add_output_flags(gc)
+
+    from .cli_extra import add_parsers
+
+    add_parsers(sub)
     return parser
 
 
@@ -149,13 +155,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = make_config(file_options, **overrides)
         out = Path(args.out) if args.out else default_run_dir()
     console = _console(args)
-    callbacks = [] if (args.quiet or args.json) else [ProgressBar()]
+    callbacks: list[Any] = []
+    if not (args.quiet or args.json):
+        from .diagnose import LiveDiagnosis
+
+        callbacks = [ProgressBar(), LiveDiagnosis(lambda text: console.print(text, markup=False))]
     console.print(("resuming" if args.resume else "training") + f" on {config.dataset}"
                   + (f" digits {config.digits[0]} vs {config.digits[1]}" if config.digits else "")
                   + f" -> {out}")
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        result = train_run(config, out=out, callbacks=callbacks, resume=bool(args.resume))
+        try:
+            result = train_run(config, out=out, callbacks=callbacks, resume=bool(args.resume))
+        except BaseException:
+            _stop_progress(callbacks)  # first: a live bar would swallow and re-wrap the message
+            raise
     except KeyboardInterrupt:
         checkpoint = out / "checkpoint.npz"
         if checkpoint.exists():
@@ -167,12 +181,26 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if not args.no_report:
+        from .report import write_figures_and_report
+
+        write_figures_and_report(result.run_dir, result)
     if args.json:
         _print_json({"run_dir": str(result.run_dir), **_short_metrics(result.metrics)})
         return 0
     console.print(results_table(result.metrics))
-    console.print(f"saved model, config, history and metrics in {result.run_dir}")
+    saved = "model, config, history, metrics" + ("" if args.no_report else ", figures and report.html")
+    console.print(f"saved {saved} in {result.run_dir}")
     return 0
+
+
+def _stop_progress(callbacks: list[Any]) -> None:
+    """Stop live progress bars that training left running (it stopped by an exception: a
+    divergence, a full disk, Ctrl-C), so the terminal gets its cursor back."""
+    for callback in callbacks:
+        progress = getattr(callback, "progress", None)
+        if progress is not None:
+            progress.stop()
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -346,8 +374,11 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "info": cmd_info, "gradcheck": cmd_gradcheck}
+def _commands() -> dict[str, Any]:
+    from .cli_extra import COMMANDS as EXTRA
+
+    return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+            "info": cmd_info, "gradcheck": cmd_gradcheck, **EXTRA}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -357,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.command:
             parser.print_help()
             return EXIT_USAGE
-        return COMMANDS[args.command](args)
+        return _commands()[args.command](args)
     except DivergenceError as exc:
         print(f"barenet: {exc}", file=sys.stderr)
         return 1

@@ -328,6 +328,7 @@ class Trainer:
                 "train_accuracy": correct / seen,
                 "val_loss": None, "val_accuracy": None,
                 "lr": self.optimizer.lr,
+                "samples": seen,
             }
             if validation is not None and len(validation[0]):
                 record["val_loss"], record["val_accuracy"] = evaluate(

@@ -1,0 +1,218 @@
+"""Command-line commands for looking inside runs: ``report``, ``inspect``, ``diagnose`` and
+``search``. :func:`add_parsers` adds their subparsers to ``barenet``'s; :data:`COMMANDS` maps
+each name to its function (argparse Namespace -> exit status). User errors raise
+:class:`~barenet.errors.BarenetError` (one line, exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import BarenetError
+
+#: Options ``barenet search`` can vary (each flag takes one or more values).
+SEARCH_OPTIONS = ("dataset", "digits", "per_class", "normalize", "val_fraction", "layers", "hidden",
+                  "output", "loss", "reduction", "init", "dropout", "dtype", "optimizer", "lr",
+                  "momentum", "nesterov", "weight_decay", "schedule", "batch_size", "drop_last",
+                  "epochs", "early_stopping", "early_stopping_metric", "seed")
+
+
+def _output_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+
+
+def add_parsers(sub: Any) -> None:
+    """Add the ``report``, ``inspect``, ``diagnose`` and ``search`` subparsers to ``sub`` (the
+    object returned by ``parser.add_subparsers``)."""
+    rp = sub.add_parser("report", help="rebuild a run's figures and self-contained report.html")
+    rp.add_argument("run", help="a run directory")
+    _output_flags(rp)
+
+    ins = sub.add_parser("inspect", help="print the worst predictions and write the image grids")
+    ins.add_argument("run", help="a run directory")
+    ins.add_argument("--top", "-k", type=int, default=10, metavar="K", help="how many worst predictions")
+    ins.add_argument("--split", choices=("test", "validation", "train"),
+                     help="which split (default: test, else validation)")
+    _output_flags(ins)
+
+    dg = sub.add_parser("diagnose", help="explain why a run does not learn, and how to fix it")
+    dg.add_argument("run", help="a run directory")
+    _output_flags(dg)
+
+    se = sub.add_parser(
+        "search", help="grid or random hyperparameter search on a validation split",
+        description="Each option takes one value (fixed) or several (searched), e.g. "
+                    "--lr 0.1 0.01 --batch-size 100 1000 --layers 500,250 512,250,50")
+    se.add_argument("--config", help="base options from a TOML file")
+    se.add_argument("--data", help="a directory of MNIST-format files or an .npz file")
+    se.add_argument("--out", help="output directory (default: runs/search-<timestamp>)")
+    se.add_argument("--random", type=int, metavar="N", help="random search: N configurations")
+    se.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes (default 1)")
+    se.add_argument("--refit-on-all", action="store_true",
+                    help="retrain the best configuration on train + validation")
+    se.add_argument("--search-seed", type=int, default=0, help="seed of the random search")
+    se.add_argument("--no-report", action="store_true", help="skip the best run's figures and report")
+    group = se.add_argument_group("searched options (one or more values each)")
+    for name in SEARCH_OPTIONS:
+        group.add_argument("--" + name.replace("_", "-"), dest=name, nargs="+", metavar="V")
+    _output_flags(se)
+
+
+def _console(args: argparse.Namespace) -> Any:
+    from rich.console import Console
+
+    return Console(quiet=bool(args.quiet or args.json), highlight=False)
+
+
+def _print_json(data: Any) -> None:
+    from .cli import _print_json as print_json
+
+    print_json(data)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    path = write_report(args.run)
+    if args.json:
+        _print_json({"report": str(path)})
+    else:
+        _console(args).print(f"wrote {path} (figures in {path.parent / 'figures'})")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from .report import inspect_run
+
+    if args.top < 1:
+        raise BarenetError(f"--top must be at least 1; got {args.top}")
+    found = inspect_run(args.run, k=args.top, split=args.split)
+    figures = {k: str(v) for k, v in found["figures"].items()}
+    if args.json:
+        _print_json({"split": found["split"], "worst": found["worst"], "figures": figures})
+        return 0
+    console = _console(args)
+    table = Table(title=f"worst predictions ({found['split']} split, highest loss first)",
+                  title_justify="left")
+    for col in ("index", "true", "predicted", "p(predicted)", "p(true)", "loss"):
+        table.add_column(col, justify="right")
+    for w in found["worst"]:
+        table.add_row(str(w["index"]), w["true_name"], w["predicted_name"],
+                      f"{w['proba'][w['predicted']]:.3f}", f"{w['true_proba']:.3f}", f"{w['loss']:.3f}")
+    console.print(table)
+    for name, path in figures.items():
+        console.print(f"{name}: {path}", markup=False)
+    return 0
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from .report import load_run, run_findings
+
+    view = load_run(args.run)
+    findings = run_findings(view)
+    if args.json:
+        _print_json({"run": str(args.run), "findings": [f.to_dict() for f in findings],
+                     "data_error": view.data_error})
+        return 0
+    console = _console(args)
+    if view.data_error:
+        console.print(f"note: activation checks skipped, the data could not be loaded: {view.data_error}",
+                      markup=False)
+    if not findings:
+        console.print("no problem found: the loss decreases, the gradients flow and the hidden "
+                      "units are alive")
+        return 0
+    for f in findings:
+        when = f" (from epoch {f.epoch})" if f.epoch else ""
+        console.print(f"[bold yellow]{f.title}[/bold yellow]{when}")
+        console.print(f"  {f.explanation}", markup=False)
+        console.print(f"  fix: {f.fix}", markup=False)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from .config import make_config, read_toml
+    from .search import parse_space, search
+
+    file_options = read_toml(args.config) if args.config else {}
+    space_text = {name: getattr(args, name) for name in SEARCH_OPTIONS if getattr(args, name)}
+    space = parse_space(space_text)
+    fixed = {k: v[0] for k, v in space.items() if len(v) == 1}
+    searched = {k: v for k, v in space.items() if len(v) > 1}
+    base = make_config({**file_options, **fixed, **({"data": args.data} if args.data else {})})
+    if args.jobs < 1:
+        raise BarenetError(f"--jobs must be at least 1; got {args.jobs}")
+    out = Path(args.out) if args.out else Path("runs") / datetime.now().strftime("search-%Y%m%d-%H%M%S")
+    console = _console(args)
+    n = args.random if args.random else None
+    console.print(f"searching {', '.join(searched) or 'nothing (one configuration)'} -> {out}")
+    result = search(base, searched, out=out, n_random=n, jobs=args.jobs, refit_on_all=args.refit_on_all,
+                    seed=args.search_seed, progress=not (args.quiet or args.json), report=not args.no_report)
+    if args.json:
+        _print_json({"csv": str(result.csv_path), "best": result.best, "run_dir": str(result.run_dir),
+                     "best_val_accuracy": result.rows[0].get("val_accuracy"),
+                     "test_accuracy": result.test_accuracy, "test_loss": result.test_loss,
+                     "trials": result.rows})
+        return 0
+    table = Table(title="trials, best validation accuracy first", title_justify="left")
+    for col in ("rank", *result.options, "val acc", "val loss", "epochs", "s"):
+        table.add_column(col, justify="right")
+    for row in result.rows[:20]:
+        cells = [",".join(map(str, v)) if isinstance(v, list) else str(v)
+                 for v in (row[k] for k in result.options)]
+        acc = row.get("val_accuracy")
+        table.add_row(str(row["rank"]), *cells, "-" if acc is None else f"{100 * acc:.2f} %",
+                      "-" if row.get("val_loss") is None else f"{row['val_loss']:.4f}",
+                      str(row.get("epochs_run") or "-"),
+                      f"{row['seconds']:.1f}" + (" [red]failed[/red]" if row.get("error") else ""))
+    console.print(table)
+    if len(result.rows) > 20:
+        console.print(f"... {len(result.rows) - 20} more in {result.csv_path}")
+    console.print(f"results: {result.csv_path}", markup=False)
+    console.print("best: " + ", ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+                                       for k, v in result.best.items()), markup=False)
+    where = "train + validation" if args.refit_on_all else "the training split"
+    console.print(f"retrained the best configuration on {where}: {result.run_dir}", markup=False)
+    if result.test_accuracy is not None:
+        console.print(f"test accuracy of the best model (measured once): "
+                      f"{100 * result.test_accuracy:.2f} %")
+    return 0
+
+
+COMMANDS = {"report": cmd_report, "inspect": cmd_inspect, "diagnose": cmd_diagnose, "search": cmd_search}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one of these commands on its own (``python -m barenet.cli_extra report RUN``), with
+    the same error handling as ``barenet``: a user error prints one line and exits 2."""
+    import sys
+
+    from .cli import EXIT_USAGE, _Parser
+    from .errors import DivergenceError
+
+    parser = _Parser(prog="barenet")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    add_parsers(sub)
+    try:
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help()
+            return EXIT_USAGE
+        return COMMANDS[args.command](args)
+    except DivergenceError as exc:
+        print(f"barenet: {exc}", file=sys.stderr)
+        return 1
+    except BarenetError as exc:
+        print(f"barenet: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

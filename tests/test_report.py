@@ -1,0 +1,136 @@
+"""The run report: figures, a self-contained report.html that a real browser renders with no
+broken image, and the report / inspect / diagnose commands."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from barenet.cli_extra import main
+from barenet.config import TrainConfig
+from barenet.report import write_figures_and_report
+from barenet.runner import train_run
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars"]
+# Counts the images that failed to decode once the page has loaded; read back from the dumped DOM.
+PROBE = """<script>window.addEventListener('load', function () {
+  var images = Array.prototype.slice.call(document.images);
+  document.body.dataset.images = images.length;
+  document.body.dataset.broken = images.filter(function (i) {
+    return !i.complete || i.naturalWidth === 0; }).length;
+  document.body.dataset.loaded = 'yes';
+});</script>"""
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "run"
+    result = train_run(TrainConfig(per_class=50, layers=[16], epochs=2), out=out)
+    path = write_figures_and_report(out, result)
+    assert path == out / "report.html"
+    return out
+
+
+@pytest.fixture(scope="module")
+def pair_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pair") / "run"
+    train_run(TrainConfig(per_class=50, layers=[8], epochs=1, digits=[1, 5], batch_size=32), out=out)
+    return out
+
+
+def _images(html: str) -> list[str]:
+    return re.findall(r'<img [^>]*src="([^"]+)"', html)
+
+
+def test_report_is_self_contained(run_dir):
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    sources = _images(html)
+    assert len(sources) >= 8
+    for src in sources:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    assert "<link" not in html and "<script" not in html
+    for needle in ("Results", "Diagnosis", "Per class (test)", "Confusion matrix", "Configuration",
+                   "Dense(784 -&gt; 16)", "No problem detected"):
+        assert needle in html
+    for name in ("curves", "norms", "confusion", "samples", "correct", "incorrect", "worst",
+                 "first_layer_weights", "activations"):
+        assert (run_dir / "figures" / f"{name}.png").stat().st_size > 1000
+
+
+def test_report_opens_in_headless_chromium(run_dir, tmp_path):
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    assert Path(chromium).exists(), "chromium is required (Debian package `chromium`)"
+    page = tmp_path / "report_probe.html"
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    page.write_text(html.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    base = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*base, "--dump-dom", "--virtual-time-budget=10000", page.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    body = re.search(r"<body[^>]*>", dom.stdout)
+    assert body, dom.stdout[:500]
+    attrs = dict(re.findall(r'data-(\w+)="([^"]*)"', body.group(0)))
+    assert attrs.get("loaded") == "yes"
+    assert int(attrs["images"]) >= 8
+    assert attrs["broken"] == "0"
+    shot = tmp_path / "report.png"
+    done = subprocess.run([*base, f"--screenshot={shot}", "--window-size=1200,3000",
+                           (run_dir / "report.html").as_uri()], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert shot.stat().st_size > 10000
+
+
+def test_report_command_rebuilds_from_the_directory(pair_dir, capsys):
+    assert not (pair_dir / "report.html").exists()
+    assert main(["report", str(pair_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["report"].endswith("report.html")
+    html = (pair_dir / "report.html").read_text(encoding="utf-8")
+    assert "Binary outcomes" in html and "true 5 predicted 5" in html
+    assert (pair_dir / "figures" / "outcomes.png").exists()
+
+
+def test_inspect_command(run_dir, capsys):
+    assert main(["inspect", str(run_dir), "--top", "3", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["split"] == "test" and len(found["worst"]) == 3
+    losses = [w["loss"] for w in found["worst"]]
+    assert losses == sorted(losses, reverse=True)
+    for path in found["figures"].values():
+        assert Path(path).exists()
+    assert main(["inspect", str(run_dir), "-k", "2"]) == 0
+    assert "worst predictions" in capsys.readouterr().out
+
+
+def test_diagnose_command(run_dir, capsys):
+    assert main(["diagnose", str(run_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["findings"] == []
+    assert main(["diagnose", str(run_dir)]) == 0
+    assert "no problem found" in capsys.readouterr().out
+
+
+def test_diagnose_command_names_e3_failure(tmp_path, capsys):
+    out = tmp_path / "e3"
+    train_run(TrainConfig(per_class=30, layers=[100, 100], hidden="relu", init="normal(0.0001)",
+                          output="softmax", loss="cross_entropy", reduction="sum", optimizer="sgd",
+                          batch_size=100, lr=0.05, epochs=2), out=out)
+    assert main(["diagnose", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Dead or near-zero ReLU" in text and "fix:" in text
+
+
+def test_commands_report_user_errors(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert "run directory" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["diagnose", str(tmp_path / "empty")]) == 2
+    assert capsys.readouterr().err.startswith("barenet: error:")
