@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from barenet.cli_extra import main
+from barenet.cli import main
 from barenet.config import TrainConfig
 from barenet.report import write_figures_and_report
 from barenet.runner import train_run

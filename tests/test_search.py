@@ -9,7 +9,7 @@ import json
 import pytest
 
 import barenet.runner as runner
-from barenet.cli_extra import main
+from barenet.cli import main
 from barenet.config import TrainConfig
 from barenet.errors import BarenetError
 from barenet.search import grid, parse_space, parse_value, random_sample, run_trial, search

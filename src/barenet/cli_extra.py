@@ -187,32 +187,3 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"report": cmd_report, "inspect": cmd_inspect, "diagnose": cmd_diagnose, "search": cmd_search}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run one of these commands on its own (``python -m barenet.cli_extra report RUN``), with
-    the same error handling as ``barenet``: a user error prints one line and exits 2."""
-    import sys
-
-    from .cli import EXIT_USAGE, _Parser
-    from .errors import DivergenceError
-
-    parser = _Parser(prog="barenet")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    add_parsers(sub)
-    try:
-        args = parser.parse_args(argv)
-        if not args.command:
-            parser.print_help()
-            return EXIT_USAGE
-        return COMMANDS[args.command](args)
-    except DivergenceError as exc:
-        print(f"barenet: {exc}", file=sys.stderr)
-        return 1
-    except BarenetError as exc:
-        print(f"barenet: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
