@@ -28,6 +28,7 @@ import math
 import os
 import struct
 import tokenize
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -188,13 +189,18 @@ def _shrink(g: Array) -> Array:
 
 def _read_image(path: Path) -> Array:
     try:
-        with Image.open(path) as img:
-            if img.format == "JPEG":
-                img.draft("L", (MAX_SIDE, MAX_SIDE))  # decode big photos at a reduced scale
-            img.load()
-            g = _grayscale(ImageOps.exif_transpose(img))
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError,
-            EOFError, SyntaxError, IndexError, KeyError, TypeError, struct.error) as exc:
+        with warnings.catch_warnings():
+            # Pillow only warns below twice its pixel limit; a warning would be a second
+            # line on stderr, so a possible decompression bomb is refused outright.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.format == "JPEG":
+                    img.draft("L", (MAX_SIDE, MAX_SIDE))  # decode big photos at a reduced scale
+                img.load()
+                g = _grayscale(ImageOps.exif_transpose(img))
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
+            OSError, ValueError, EOFError, SyntaxError, IndexError, KeyError, TypeError,
+            struct.error) as exc:
         raise DataError(f"{path} is not an image Pillow can read ({_short(exc)}); "
                         f"{FORMATS_HINT}") from None
     if g.ndim != 2 or g.size == 0:

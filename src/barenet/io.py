@@ -35,7 +35,7 @@ import os
 import tokenize
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -176,24 +176,36 @@ def _sniff(path: Path) -> None:
                     "give the .npz written by barenet.save_model")
 
 
-def _check_member(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: int) -> str:
-    """Validate one archive member's sizes and .npy header without reading its data."""
+#: The fix each kind of member problem calls for, in a model file.
+_MODEL_FIXES = {"corrupt": _RESAVE, "pickled": "use a model file written by barenet.save_model",
+                "compression": "save with numpy.savez or numpy.savez_compressed"}
+
+
+def check_npz_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: int,
+                     fail: Callable[[str, str], BarenetError]) -> str:
+    """Validate one ``.npz`` member's sizes and ``.npy`` header without reading its data.
+
+    ``size`` is the archive's length in bytes. Returns the array name; a problem raises
+    ``fail(problem, kind)``, ``kind`` being ``"corrupt"``, ``"pickled"`` or ``"compression"``.
+    Once this passes, reading the member allocates exactly the bytes it holds: at most
+    ``size`` for a stored member, ``_MAX_DEFLATE_RATIO * size`` for a deflated one. The zip and
+    npy layers may still raise any of :data:`_READ_ERRORS` on corrupt bytes.
+    """
     name = info.filename
     if not name.endswith(".npy"):
-        raise _fail(path, f"holds a member {name!r} that is not a .npy array", _RESAVE)
+        raise fail(f"holds a member {name!r} that is not a .npy array", "corrupt")
     if info.flag_bits & 0x1:
-        raise _fail(path, f"member {name!r} is encrypted", _RESAVE)
+        raise fail(f"member {name!r} is encrypted", "corrupt")
     if info.compress_type == zipfile.ZIP_STORED:
         if info.file_size != info.compress_size:
-            raise _fail(path, f"member {name!r} has inconsistent sizes (corrupt)", _RESAVE)
+            raise fail(f"member {name!r} has inconsistent sizes (corrupt)", "corrupt")
     elif info.compress_type == zipfile.ZIP_DEFLATED:
         if info.file_size > _MAX_DEFLATE_RATIO * max(info.compress_size, 1):
-            raise _fail(path, f"member {name!r} claims an impossible size (corrupt)", _RESAVE)
+            raise fail(f"member {name!r} claims an impossible size (corrupt)", "corrupt")
     else:
-        raise _fail(path, f"member {name!r} uses an unsupported compression",
-                    "save with numpy.savez or numpy.savez_compressed")
+        raise fail(f"member {name!r} uses an unsupported compression", "compression")
     if info.compress_size > size:
-        raise _fail(path, f"member {name!r} is larger than the file (truncated)", _RESAVE)
+        raise fail(f"member {name!r} is larger than the file (truncated)", "corrupt")
     with zf.open(info) as fp:
         version = np.lib.format.read_magic(fp)
         if version == (1, 0):
@@ -201,17 +213,22 @@ def _check_member(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: 
         elif version == (2, 0):
             shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
         else:
-            raise _fail(path, f"member {name!r} has .npy version {version}", _RESAVE)
+            raise fail(f"member {name!r} has .npy version {version}", "corrupt")
         offset = fp.tell()
     if dtype.hasobject:
-        raise _fail(path, f"array {name[:-4]!r} holds pickled Python objects, which barenet "
-                    "never loads (loading a model must not run code)",
-                    "use a model file written by barenet.save_model")
+        raise fail(f"array {name[:-4]!r} holds pickled Python objects, which barenet never "
+                   "loads (loading a file must never run code)", "pickled")
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes != info.file_size - offset:
-        raise _fail(path, f"array {name[:-4]!r} declares {nbytes} bytes but holds "
-                    f"{info.file_size - offset} (truncated or corrupt)", _RESAVE)
+        raise fail(f"array {name[:-4]!r} declares {nbytes} bytes but holds "
+                   f"{info.file_size - offset} (truncated or corrupt)", "corrupt")
     return name[:-4]
+
+
+def _check_member(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: int) -> str:
+    """:func:`check_npz_member` for a model file: problems raise :class:`ModelFileError`."""
+    return check_npz_member(zf, info, size,
+                            lambda problem, kind: _fail(path, problem, _MODEL_FIXES[kind]))
 
 
 def read_arrays(path: Path) -> dict[str, np.ndarray]:

@@ -18,6 +18,7 @@ batches                  :func:`iterate_minibatches`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -140,7 +141,7 @@ def flatten(x: Array) -> Array:
     x = np.asarray(x)
     if x.ndim < 1:
         raise DataError("cannot flatten a scalar; expected images of shape (N, H, W)")
-    return x.reshape(len(x), -1)
+    return x.reshape(len(x), math.prod(x.shape[1:]))  # not -1: an empty x has no -1
 
 
 def to_columns(x: Array) -> Array:

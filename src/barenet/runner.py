@@ -19,10 +19,10 @@ import numpy as np
 from . import __version__
 from .config import TrainConfig
 from .datasets import Dataset, load_dataset
-from .errors import BarenetError
+from .errors import BarenetError, DivergenceError, ModelFileError
 from .fileio import write_text
 from .history import History, _finite
-from .io import save_model
+from .io import _short, save_model
 from .losses import Loss
 from .metrics import binary_outcomes, classification_report
 from .model import MLP
@@ -151,7 +151,9 @@ def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: 
 
     With ``write`` a checkpoint is kept in ``out/checkpoint.npz`` (every
     ``config.checkpoint_every`` epochs, at the end, and on Ctrl-C); ``resume`` continues from
-    it, bit-identical to a run that was never interrupted.
+    it, bit-identical to a run that was never interrupted. If training diverges, the model of
+    the last completed epoch is still written (model.npz, history, and metrics.json with
+    ``"diverged": true``) before the :class:`DivergenceError` propagates, naming the file.
     """
     config.validate()
     run_dir = Path(out) if out else default_run_dir()
@@ -173,11 +175,14 @@ def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: 
                       schedule=config.schedule, drop_last=config.drop_last, seed=config.seed,
                       normalizer=data.normalizer, callbacks=all_callbacks)
     if resume:
-        from .checkpoint import load_checkpoint, load_trainer_state
-
-        load_trainer_state(trainer, *load_checkpoint(run_dir / CHECKPOINT_NAME))
+        _resume(trainer, run_dir / CHECKPOINT_NAME)
     validation = (data.x_val, data.y_val) if data.x_val is not None else None
-    history = trainer.fit(data.x_train, data.y_train, validation)
+    try:
+        history = trainer.fit(data.x_train, data.y_train, validation)
+    except DivergenceError as exc:
+        if not write:
+            raise
+        raise _keep_last_good(exc, trainer, config, data, loss, run_dir) from None
     trained = time.perf_counter()
     metrics: dict[str, Any] = {"barenet_version": __version__}
     metrics["train"] = _split_metrics(model, loss, data.x_train, data.y_train, data, config.digits)
@@ -194,6 +199,44 @@ def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: 
     if write:
         result.run_dir = write_run(result, config, run_dir)
     return result
+
+
+def _resume(trainer: Trainer, path: Path) -> None:
+    """Load the checkpoint at ``path`` into ``trainer``; a damaged one is a ModelFileError."""
+    from .checkpoint import load_checkpoint, load_trainer_state
+
+    try:
+        load_trainer_state(trainer, *load_checkpoint(path))
+    except BarenetError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        raise ModelFileError(f"{path}: the checkpoint is damaged ({_short(exc)}) and cannot be "
+                             "resumed; train the run again without --resume") from None
+
+
+def _keep_last_good(exc: DivergenceError, trainer: Trainer, config: TrainConfig,
+                    data: PreparedData, loss: Loss, run_dir: Path) -> DivergenceError:
+    """After a divergence, write what the last completed epoch reached into ``run_dir``.
+
+    The trainer has already put back the state from before the diverging epoch. That model
+    (when at least one epoch finished) goes to model.npz, its history to history.csv/json,
+    and metrics.json records the divergence. Returns the error to raise, saying where the
+    model is.
+    """
+    epoch = trainer.epoch
+    metrics: dict[str, Any] = {"barenet_version": __version__, "diverged": True,
+                               "divergence": str(exc), "epochs_run": len(trainer.history),
+                               "last_good_epoch": epoch, "model_saved": epoch > 0}
+    _make_run_dir(run_dir)
+    if epoch > 0:
+        save_model(run_dir / "model.npz", trainer.model, model_metadata(config, data, loss))
+        trainer.history.save_csv(run_dir / "history.csv")
+        trainer.history.save_json(run_dir / "history.json")
+        kept = f" The model after the last good epoch ({epoch}) is saved in {run_dir / 'model.npz'}."
+    else:
+        kept = " No epoch finished before that, so there is no model to keep."
+    write_text(run_dir / "metrics.json", json.dumps(_finite(metrics), indent=2))
+    return DivergenceError(f"{exc}.{kept}" if not str(exc).endswith(".") else f"{exc}{kept}")
 
 
 def _make_run_dir(run_dir: Path) -> None:

@@ -52,6 +52,11 @@ class Dataset:
             if len(x) != len(y):
                 raise DataError(f"{self.name}: x_{split} has {len(x)} images but y_{split} has "
                                 f"{len(y)} labels")
+            if x.size == 0:
+                where = self.source or self.name
+                raise DataError(f"{where}: the {split} split holds no images (x_{split} has shape "
+                                f"{x.shape}); give at least one image"
+                                + (", or leave the test split out" if split == "test" else ""))
             if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(self.class_names)):
                 raise DataError(f"{self.name}: y_{split} has labels {int(y.min())}..{int(y.max())} "
                                 f"but there are {len(self.class_names)} class names")
@@ -105,8 +110,14 @@ def as_images(x: np.ndarray, what: str) -> np.ndarray:
     return x.astype(np.uint8)
 
 
+#: Most classes a label array may imply: the loaders name every class 0..max label, and the
+#: reports hold a C x C confusion matrix, so a stray huge label must not be taken at its word.
+MAX_CLASSES = 1000
+
+
 def as_labels(y: np.ndarray, what: str) -> np.ndarray:
-    """Labels as a 1-D integer array (uint8 when every label is 0..255, else int64)."""
+    """Labels as a 1-D integer array (uint8 when every label is 0..255, else int64), each
+    below :data:`MAX_CLASSES`."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -119,6 +130,9 @@ def as_labels(y: np.ndarray, what: str) -> np.ndarray:
         raise DataError(f"{what}: labels must be whole numbers")
     if y.size and y.min() < 0:
         raise DataError(f"{what}: labels must be >= 0; found {y.min()}")
+    if y.size and y.max() >= MAX_CLASSES:
+        raise DataError(f"{what}: labels must be class indices 0..{MAX_CLASSES - 1}; found "
+                        f"{y.max()} (a corrupt label file, or not class labels at all)")
     if not y.size or y.max() <= 255:
         return y.astype(np.uint8, copy=False)
     return y.astype(np.int64, copy=False)

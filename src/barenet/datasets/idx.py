@@ -170,7 +170,14 @@ def _read(stream: _Stream, name: str, length: int, gzipped: bool, hasher) -> np.
     if hasher is not None:
         hasher.update(head)
         hasher.update(dims_raw)
-    array = np.empty(dims, dtype=file_dtype.newbyteorder("="))
+    try:
+        array = np.empty(dims, dtype=file_dtype.newbyteorder("="))
+    except ValueError as exc:  # more than 64 dimensions, or sizes whose product overflows
+        raise DataError(f"{name}: the header describes a {ndim}-dimensional {file_dtype.name} "
+                        f"array that NumPy cannot hold ({exc}); the file is corrupt") from None
+    except MemoryError:
+        raise DataError(f"{name}: not enough memory for the {nbytes}-byte {shape} "
+                        f"{file_dtype.name} array it holds") from None
     view = memoryview(array.reshape(-1).view(np.uint8))
     for start in range(0, nbytes, _CHUNK):
         chunk = view[start:start + _CHUNK]
