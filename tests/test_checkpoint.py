@@ -160,3 +160,18 @@ def test_a_signalled_process_checkpoints_and_resumes(tmp_path, signum):
                    check=True, timeout=300, env={**os.environ})
     for a, b in zip(weights(straight), weights(run), strict=True):
         assert np.array_equal(a, b)
+
+
+def test_a_checkpoint_with_mismatched_optimizer_state_is_refused(tmp_path):
+    from barenet.checkpoint import load_trainer_state, save_checkpoint, trainer_state
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 6)).astype(np.float32), rng.integers(0, 2, size=40)
+    trainer = Trainer(bn.MLP([6, 8, 2], seed=0), "cross_entropy", bn.Adam(0.01), batch_size=8, epochs=1)
+    trainer.fit(x, y)
+    state, arrays = trainer_state(trainer)
+    arrays["optim.u0"] = np.zeros((3, 3), dtype=np.float32)
+    save_checkpoint(tmp_path / "ck.npz", state, arrays)
+    fresh = Trainer(bn.MLP([6, 8, 2], seed=0), "cross_entropy", bn.Adam(0.01), batch_size=8, epochs=2)
+    with pytest.raises(ModelFileError, match="optimizer state u0"):
+        load_trainer_state(fresh, *load_checkpoint(tmp_path / "ck.npz"))

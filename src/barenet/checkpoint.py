@@ -66,8 +66,14 @@ def load_trainer_state(trainer: Any, state: dict[str, Any], arrays: dict[str, np
             raise ModelFileError(f"the checkpoint does not match this model ({key}); "
                                  "resume with the run's own config.toml")
         p.value[...] = arrays[key]
-    trainer.optimizer.load_state_dict(
-        {k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")})
+    optimizer_state = {k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")}
+    for key, value in optimizer_state.items():
+        # per-parameter state is named like "u0", "s1", "buffer2": it must match parameter i
+        index = key.lstrip("abcdefghijklmnopqrstuvwxyz")
+        if index.isdigit() and (int(index) >= len(params) or value.shape != params[int(index)].value.shape):
+            raise ModelFileError(f"the checkpoint's optimizer state {key} does not match this model; "
+                                 "resume with the run's own config.toml")
+    trainer.optimizer.load_state_dict(optimizer_state)
     trainer.epoch = int(state["epoch"])
     trainer.rng.bit_generator.state = state["shuffle_rng"]
     trainer.model.rng.bit_generator.state = state["model_rng"]

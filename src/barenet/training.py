@@ -347,7 +347,7 @@ class Trainer:
         """Put back the state from the start of the epoch and stop with a plain explanation."""
         self._restore(start)
         raise DivergenceError(
-            f"training diverged: {what}. The learning rate ({self.base_lr:g}) is probably too "
+            f"training diverged: {what}. The learning rate ({self.optimizer.lr:g}) is probably too "
             "large for this loss and reduction; try a 10x smaller --lr, --reduction mean, or "
             "input scaled with --normalize 255")
 
