@@ -20,11 +20,13 @@ class ProgressBar:
     accuracy (train and validation) on a line of its own."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True)
+        self.console = console  # made when training starts, so the callback can be copied
         self.progress: Progress | None = None
         self.task: Any = None
 
     def on_train_begin(self, trainer: Any) -> None:
+        if self.console is None:
+            self.console = Console(stderr=True)
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(),
