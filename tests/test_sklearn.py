@@ -212,9 +212,13 @@ def test_pipeline_grid_search_cross_val_score_clone(digits):
 
 
 def test_clone_shares_callbacks_that_cannot_be_copied():
-    from barenet.progress import ProgressBar
+    import threading
 
-    bar = ProgressBar()  # holds a console with a lock: not deep-copyable
+    class Uncopyable:
+        def __init__(self):
+            self.lock = threading.Lock()  # a lock cannot be deep-copied
+
+    bar = Uncopyable()
     est = MLPClassifier(callbacks=[bar])
     assert clone(est).callbacks[0] is bar
     recorder = Recorder()
