@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# scikit-learn's array-API estimator check runs only in SciPy's array-API mode (else it skips).
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import pytest  # noqa: E402
 
