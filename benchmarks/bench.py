@@ -86,6 +86,35 @@ def worker_barenet(args) -> dict:
             "peak_mb": _peak_mb(), "params": model.n_params(), "numpy": np.__version__}
 
 
+def worker_profile(args) -> dict:
+    """cProfile of two barenet epochs after a warm-up epoch: where the time goes."""
+    import cProfile
+    import pstats
+
+    import barenet as bn
+    from barenet.preprocess import Normalizer
+    from barenet.training import Trainer
+
+    x, y, _, _ = _mnist()
+    norm = Normalizer("255").fit(x)
+    model = bn.MLP([784, HIDDEN, 10], seed=0)
+    trainer = Trainer(model, "cross_entropy", bn.Adam(LR), batch_size=BATCH, epochs=1,
+                      normalizer=norm, seed=0)
+    trainer.fit(x, y)
+    trainer.epochs = 3
+    profiler = cProfile.Profile()
+    profiler.runcall(trainer.fit, x, y)
+    stats = pstats.Stats(profiler)
+    total = sum(entry[2] for entry in stats.stats.values())  # total internal time
+    rows = []
+    for (filename, line, name), (_, calls, tottime, _, _) in stats.stats.items():
+        where = f"{Path(filename).name}:{line}({name})" if line else name
+        rows.append({"function": where, "calls": calls, "seconds_per_epoch": tottime / 2,
+                     "share": tottime / total})
+    rows.sort(key=lambda r: -r["seconds_per_epoch"])
+    return {"rows": rows[:12], "epoch_seconds": total / 2}
+
+
 def worker_torch(args) -> dict:
     import numpy as np
     import torch
@@ -217,7 +246,7 @@ def worker_barenet_train(args) -> dict:
 
 WORKERS = {"matmul": worker_matmul, "barenet": worker_barenet, "torch": worker_torch,
            "sklearn": worker_sklearn, "torch_recipe": worker_torch_recipe,
-           "barenet_train": worker_barenet_train}
+           "barenet_train": worker_barenet_train, "profile": worker_profile}
 
 
 def run_torch_recipe(args) -> dict:
@@ -252,7 +281,7 @@ def main() -> None:
     results: dict = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                      "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or ''}",
                      "python": platform.python_version(), "epochs": args.epochs}
-    for name in ("matmul", "barenet", "torch", "sklearn"):
+    for name in ("matmul", "barenet", "torch", "sklearn", "profile"):
         console.print(f"measuring {name} ...")
         results[name] = run_worker(name, args)
     console.print("timing the whole `barenet train` process and the same recipe in PyTorch ...")
@@ -343,6 +372,12 @@ def write_doc(path: Path, r: dict) -> None:
     for t in r["targets"]:
         met = "yes" if t["met"] else "no"
         lines.append(f"| {t['target']} | {t['value']:.3f} | {t['limit']} | {met} |")
+    lines += ["", "Where one barenet epoch goes (cProfile, internal time per function, two epochs "
+              "after a warm-up; the profiler adds its own overhead):", "",
+              "| function | calls per epoch | s per epoch | share |", "|---|---:|---:|---:|"]
+    for row in r["profile"]["rows"]:
+        lines.append(f"| `{row['function']}` | {row['calls'] // 2} | {row['seconds_per_epoch']:.3f} | "
+                     f"{100 * row['share']:.1f} % |")
     lines.append("<!-- end measured -->")
     block = "\n".join(lines)
     empty = "# Performance\n\n<!-- measured -->\n<!-- end measured -->\n"
