@@ -87,3 +87,14 @@ def test_bias_init_spec_and_adamw_default(tmp_path):
     assert bn.make_optimizer("adamw", 0.1).weight_decay == 0.01
     assert bn.make_optimizer("adamw", 0.1, weight_decay=0.0).weight_decay == 0.0
     assert bn.make_optimizer("adam", 0.1).weight_decay == 0.0
+
+
+def test_shuffle_option_and_numeric_bias_init(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("shuffle = false\nbias_init = 0\n")
+    config = make_config(read_toml(path))
+    assert config.shuffle is False and config.bias_init == "0"
+    from barenet.cli import build_parser
+
+    assert build_parser().parse_args(["train", "--no-shuffle"]).shuffle is False
+    assert build_parser().parse_args(["train"]).shuffle is None  # None: the config decides

@@ -59,6 +59,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
                    help='cosine (default), constant, "step(10,0.5)", "exponential(0.95)", "warmup(1)+cosine"')
     o.add_argument("--batch-size", help="samples per step: 1 (per-sample SGD), N, or full")
     o.add_argument("--drop-last", action="store_true", default=None, help="drop the last, smaller batch")
+    o.add_argument("--no-shuffle", dest="shuffle", action="store_false", default=None,
+                   help="walk the samples in their stored order every epoch")
     o.add_argument("--epochs", type=int, help="passes over the training data (default 8)")
     o.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without validation improvement; keep the best weights")
@@ -68,9 +70,10 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
 
 
 TRAIN_FIELDS = ("dataset", "data", "digits", "per_class", "normalize", "val_fraction", "layers",
-                "hidden", "output", "loss", "reduction", "init", "bias_init", "dropout", "dtype", "optimizer",
-                "lr", "momentum", "nesterov", "weight_decay", "schedule", "batch_size", "drop_last",
-                "epochs", "early_stopping", "early_stopping_metric", "checkpoint_every", "seed")
+                "hidden", "output", "loss", "reduction", "init", "bias_init", "dropout", "dtype",
+                "optimizer", "lr", "momentum", "nesterov", "weight_decay", "schedule", "batch_size",
+                "drop_last", "shuffle", "epochs", "early_stopping", "early_stopping_metric",
+                "checkpoint_every", "seed")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -65,6 +65,7 @@ class TrainConfig:
     schedule: str = "cosine"
     batch_size: int | str = 128
     drop_last: bool = False
+    shuffle: bool = True
     epochs: int = 8
     early_stopping: int | None = None
     early_stopping_metric: str = "val_loss"
@@ -124,9 +125,11 @@ class TrainConfig:
 
     def _coerce_types(self) -> None:
         """Numbers from TOML or flags into their field's type, with a clear error otherwise."""
+        if isinstance(self.bias_init, int | float) and not isinstance(self.bias_init, bool):
+            self.bias_init = repr(self.bias_init)  # a number in TOML: the constant bias
         kinds = {"int": ("per_class", "epochs", "early_stopping", "checkpoint_every", "seed"),
                  "float": ("val_fraction", "dropout", "lr", "momentum", "weight_decay"),
-                 "bool": ("nesterov", "drop_last"),
+                 "bool": ("nesterov", "drop_last", "shuffle"),
                  "str": ("dataset", "normalize", "hidden", "output", "loss", "reduction", "init", "bias_init",
                          "dtype", "optimizer", "schedule", "early_stopping_metric", "description")}
         for kind, names in kinds.items():

@@ -172,7 +172,8 @@ def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: 
     if write:
         all_callbacks.append(Checkpoint(run_dir / CHECKPOINT_NAME, config.checkpoint_every))
     trainer = Trainer(model, loss, optimizer, batch_size=config.batch_size, epochs=config.epochs,
-                      schedule=config.schedule, drop_last=config.drop_last, seed=config.seed,
+                      schedule=config.schedule, drop_last=config.drop_last, shuffle=config.shuffle,
+                      seed=config.seed,
                       normalizer=data.normalizer, callbacks=all_callbacks)
     if resume:
         _resume(trainer, run_dir / CHECKPOINT_NAME)
