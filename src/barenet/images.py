@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import BarenetError, DataError
+from .io import read_npy_header
 
 Array = np.ndarray
 
@@ -255,14 +256,7 @@ def _read_npy(path: Path) -> Array:
     size = path.stat().st_size
     try:
         with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                raise ValueError(f"unsupported .npy version {version}")
-            offset = f.tell()
+            shape, dtype, offset = read_npy_header(f)
         if dtype.hasobject:
             raise DataError(f"{path} holds Python objects (pickled data), which barenet never "
                             "loads; save a numeric array with numpy.save")

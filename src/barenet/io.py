@@ -181,6 +181,22 @@ _MODEL_FIXES = {"corrupt": _RESAVE, "pickled": "use a model file written by bare
                 "compression": "save with numpy.savez or numpy.savez_compressed"}
 
 
+class UnsupportedNpyVersion(ValueError):
+    """An .npy header of a version numpy's format module does not read."""
+
+
+def read_npy_header(fp: Any) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, data offset) from an open .npy stream, reading only its header."""
+    version = np.lib.format.read_magic(fp)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
+    else:
+        raise UnsupportedNpyVersion(f"unsupported .npy version {version}")
+    return shape, dtype, fp.tell()
+
+
 def check_npz_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: int,
                      fail: Callable[[str, str], BarenetError]) -> str:
     """Validate one ``.npz`` member's sizes and ``.npy`` header without reading its data.
@@ -207,14 +223,10 @@ def check_npz_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: int,
     if info.compress_size > size:
         raise fail(f"member {name!r} is larger than the file (truncated)", "corrupt")
     with zf.open(info) as fp:
-        version = np.lib.format.read_magic(fp)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
-        else:
-            raise fail(f"member {name!r} has .npy version {version}", "corrupt")
-        offset = fp.tell()
+        try:
+            shape, dtype, offset = read_npy_header(fp)
+        except UnsupportedNpyVersion as exc:
+            raise fail(f"member {name!r}: {exc}", "corrupt") from None
     if dtype.hasobject:
         raise fail(f"array {name[:-4]!r} holds pickled Python objects, which barenet never "
                    "loads (loading a file must never run code)", "pickled")
