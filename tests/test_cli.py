@@ -194,3 +194,15 @@ def test_gradcheck_command_passes(capsys):
 def test_gradcheck_command_fails_when_the_tolerance_is_not_met(capsys):
     code, out, _ = run_cli(["gradcheck", "--tolerance", "1e-30"], capsys)
     assert code == 1 and "FAIL" in out
+
+
+def test_a_model_saved_without_metadata_is_a_user_error(tmp_path, capsys):
+    import barenet as bn
+
+    bn.save_model(tmp_path / "bare.npz", bn.MLP([784, 8, 10], seed=0))
+    np.save(tmp_path / "x.npy", np.zeros((1, 28, 28), dtype=np.uint8))
+    for args in (["predict", tmp_path / "bare.npz", tmp_path / "x.npy"],
+                 ["evaluate", tmp_path / "bare.npz"]):
+        code, _, err = run_cli(args, capsys)
+        assert code == 2 and "does not record how its inputs were scaled" in err
+        assert len(err.strip().splitlines()) == 1

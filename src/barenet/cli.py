@@ -229,16 +229,35 @@ def _model_path(path: str) -> Path:
     return p
 
 
+def _load_for_inference(path: str) -> tuple[Any, dict[str, Any], Any, list[str]]:
+    """(model, metadata, input normalizer, class names) of a saved model.
+
+    A model saved from Python without barenet's training metadata has no recorded input
+    scaling: that is a user error (one line), not a crash.
+    """
+    from .io import load_model
+    from .preprocess import Normalizer
+
+    model_file = _model_path(path)
+    model, meta = load_model(model_file)
+    scaling = (meta.get("preprocessing") or {}).get("normalizer")
+    if not isinstance(scaling, dict):
+        raise BarenetError(f"{model_file} does not record how its inputs were scaled; save it with "
+                           "metadata={'preprocessing': {'normalizer': Normalizer(...).to_dict()}} "
+                           "or train it with barenet train")
+    classes = meta.get("classes") or [str(i) for i in range(max(2, model.n_outputs))]
+    return model, meta, Normalizer.from_dict(scaling), classes
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .config import DATASETS
     from .datasets import load_dataset
-    from .io import load_model
     from .losses import Loss
     from .metrics import classification_report
-    from .preprocess import Normalizer, flatten, select_digits
+    from .preprocess import flatten, select_digits
     from .training import evaluate, predicted_labels
 
-    model, meta = load_model(_model_path(args.model))
+    model, meta, normalizer, classes = _load_for_inference(args.model)
     dataset_name = args.dataset or meta.get("dataset") or "mnist"
     if args.data is None and dataset_name not in DATASETS:
         raise BarenetError(f"the model was trained on {dataset_name}; give its data with --data")
@@ -253,11 +272,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if x.shape[1] != model.n_inputs:
         raise BarenetError(f"the data have {x.shape[1]} features per sample but the model expects "
                            f"{model.n_inputs}; evaluate it on data like its training data")
-    normalizer = Normalizer.from_dict(meta["preprocessing"]["normalizer"])
     loss = Loss(**meta.get("loss", {"name": "cross_entropy", "reduction": "mean"}))
     value, accuracy, proba = evaluate(model, x, y, loss, normalizer, return_proba=True)
     predicted = predicted_labels(proba)
-    classes = meta.get("classes") or [str(i) for i in range(max(2, model.n_outputs))]
     report = classification_report(y, predicted, classes)
     if args.json:
         _print_json({"loss": value, "accuracy": accuracy, "samples": int(len(y)), "report": report})
@@ -297,17 +314,15 @@ def _per_class_table(report: dict[str, Any]) -> Any:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from .images import load_inputs
-    from .io import load_model
-    from .preprocess import Normalizer, flatten
+    from .preprocess import flatten
+    from .training import predict_proba_batched
 
-    model, meta = load_model(_model_path(args.model))
+    model, _, normalizer, classes = _load_for_inference(args.model)
     images, names = load_inputs(args.files)
     x = flatten(images)
     if x.shape[1] != model.n_inputs:
         raise BarenetError(f"the inputs have {x.shape[1]} pixels but the model expects {model.n_inputs}")
-    normalizer = Normalizer.from_dict(meta["preprocessing"]["normalizer"])
-    proba = model.predict_proba(normalizer.transform(x, dtype=model.dtype))
-    classes = meta.get("classes") or [str(i) for i in range(max(2, model.n_outputs))]
+    proba = predict_proba_batched(model, x, normalizer)
     if proba.shape[1] == 1:
         proba = np.hstack([1 - proba, proba])
     top = max(1, min(args.top, proba.shape[1]))
