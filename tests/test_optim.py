@@ -178,3 +178,86 @@ def test_make_optimizer():
 def test_bad_hyperparameters(make, pattern):
     with pytest.raises(ValueError, match=pattern):
         make()
+
+
+# ----------------------------------------------------------------- packed parameters
+def test_pack_and_packed_vector():
+    from barenet.layers import pack, packed_vector
+
+    a, b = np.arange(6.0).reshape(2, 3), np.array([7.0, 8.0])
+    vector, (va, vb) = pack([a, b])
+    np.testing.assert_array_equal(vector, [0, 1, 2, 3, 4, 5, 7, 8])
+    va[1, 2] = -1.0  # a view: writing it writes the vector
+    assert vector[5] == -1.0
+    assert packed_vector([va, vb]) is vector
+    assert packed_vector([vb, va]) is None  # out of order
+    assert packed_vector([va]) is None  # does not cover the vector
+    assert packed_vector([a, b]) is None  # separate arrays
+    assert packed_vector([]) is None
+
+
+def test_mlp_stores_parameters_and_gradients_packed():
+    from barenet.layers import packed_vector
+
+    model = bn.MLP([5, 4, 3], seed=0)
+    params = model.params()
+    values = packed_vector([p.value for p in params])
+    grads = packed_vector([p.grad for p in params])
+    assert values is not None and grads is not None
+    assert values.size == model.n_params() == 5 * 4 + 4 + 4 * 3 + 3
+    assert not np.shares_memory(values, grads)
+    x = np.random.default_rng(0).random((7, 5))
+    model.loss_and_gradients(x, np.arange(7) % 3, "cross_entropy")
+    np.testing.assert_array_equal(grads[:20], model.dense_layers[0].dW.reshape(-1))
+
+
+OPTIMIZER_CASES = [
+    lambda: bn.SGD(lr=0.1),
+    lambda: bn.SGD(lr=0.1, momentum=0.9, nesterov=True),
+    lambda: bn.SGD(lr=0.1, momentum=0.9, weight_decay=0.01),
+    lambda: bn.Adam(lr=0.01),
+    lambda: bn.Adam(lr=0.01, weight_decay=0.1),
+    lambda: bn.AdamW(lr=0.01, weight_decay=0.1),
+]
+
+
+@pytest.mark.parametrize("make", OPTIMIZER_CASES)
+def test_packed_and_separate_parameters_take_identical_steps(make):
+    """One pass over the packed vector must be the same arithmetic as one pass per array."""
+    from barenet.layers import packed_vector
+
+    model = bn.MLP([6, 5, 3], seed=1, dtype="float64")
+    packed = model.params()
+    separate = [Param(p.name, p.value.copy(), p.grad.copy(), p.decay) for p in packed]
+    assert packed_vector([p.value for p in separate]) is None
+    first, second = make(), make()
+    rng = np.random.default_rng(2)
+    for _ in range(4):
+        for p, q in zip(packed, separate, strict=True):
+            p.grad[...] = q.grad[...] = rng.standard_normal(p.grad.shape)
+        first.step(packed)
+        second.step(separate)
+    for p, q in zip(packed, separate, strict=True):
+        np.testing.assert_array_equal(p.value, q.value)
+        np.testing.assert_array_equal(p.grad, q.grad)  # step never changes the gradients
+    for key, value in first.state_dict().items():
+        np.testing.assert_array_equal(value, second.state_dict()[key])
+
+
+def test_loaded_state_is_used_in_place_of_fresh_zeros():
+    model = bn.MLP([4, 3, 2], seed=0, dtype="float64")
+    params = model.params()
+    for p in params:
+        p.grad[...] = 1.0
+    first = bn.Adam(lr=0.01)
+    first.step(params)
+    state = {k: np.array(v, copy=True) for k, v in first.state_dict().items()}
+    weights = model.get_weights()
+    first.step(params)
+    after_two = model.get_weights()
+    model.set_weights(weights)
+    second = bn.Adam(lr=0.01)
+    second.load_state_dict(state)
+    second.step(params)
+    for a, b in zip(model.get_weights(), after_two, strict=True):
+        np.testing.assert_array_equal(a, b)

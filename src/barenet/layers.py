@@ -15,6 +15,7 @@ Conventions (batch-major, one row per sample):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,41 @@ class Param:
     value: Array
     grad: Array
     decay: bool
+
+
+def pack(arrays: Sequence[Array], dtype: np.dtype | type | None = None) -> tuple[Array, list[Array]]:
+    """One contiguous vector holding ``arrays`` back to back, and views of it shaped like each.
+
+    ``vector`` (sum of sizes,) and ``views[i]`` (arrays[i].shape) share memory: writing a view
+    writes the vector. :class:`~barenet.MLP` stores its parameters and gradients this way, and
+    the optimizers their state, so that an elementwise update is one pass over one vector
+    instead of one pass per array (one NumPy call instead of one per layer).
+    """
+    dtype = np.dtype(dtype) if dtype is not None else np.result_type(*arrays)
+    vector = np.empty(sum(a.size for a in arrays), dtype=dtype)
+    views, start = [], 0
+    for a in arrays:
+        view = vector[start:start + a.size].reshape(a.shape)
+        view[...] = a
+        views.append(view)
+        start += a.size
+    return vector, views
+
+
+def packed_vector(arrays: Sequence[Array]) -> Array | None:
+    """The 1-D vector that ``arrays`` tile back to back, in order (as made by :func:`pack`),
+    or None when they are stored any other way."""
+    if not arrays:
+        return None
+    vector = arrays[0].base
+    if vector is None or vector.ndim != 1 or vector.size != sum(a.size for a in arrays):
+        return None
+    position = vector.ctypes.data
+    for a in arrays:
+        if a.base is not vector or a.ctypes.data != position or not a.flags.c_contiguous:
+            return None
+        position += a.nbytes
+    return vector
 
 
 def _buffer(current: Array | None, shape: tuple[int, ...], dtype: np.dtype) -> Array:

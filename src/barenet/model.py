@@ -20,7 +20,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .errors import BarenetError
-from .layers import ActivationLayer, Dense, Dropout, Layer, Param
+from .layers import ActivationLayer, Dense, Dropout, Layer, Param, pack
 from .losses import Loss, get_loss
 
 Array = np.ndarray
@@ -113,6 +113,18 @@ class MLP:
             self.layers.append(ActivationLayer(activations[i]))
             if i < n_hidden and self.dropout[i] > 0:
                 self.layers.append(Dropout(self.dropout[i], rng=self.rng))
+        self._pack_parameters()
+
+    def _pack_parameters(self) -> None:
+        """Move every W and b into one contiguous vector, and every dW and db into another
+        (:func:`barenet.layers.pack`). The layers keep views, so nothing else changes, and an
+        optimizer updates all parameters with one NumPy call per operation."""
+        dense = self.dense_layers
+        _, values = pack([a for layer in dense for a in (layer.W, layer.b)])
+        _, grads = pack([a for layer in dense for a in (layer.dW, layer.db)])
+        for i, layer in enumerate(dense):
+            layer.W, layer.b = values[2 * i], values[2 * i + 1]
+            layer.dW, layer.db = grads[2 * i], grads[2 * i + 1]
 
     # ----------------------------------------------------------------- structure
     @property

@@ -19,6 +19,11 @@ AdamW:     w -= lr lambda w  (decoupled), then the Adam step with g' = g.
 Adam keeps its moments pre-scaled, ``u = m / (1 - beta1)`` and ``s = v / (1 - beta2)``, so each
 update is ``u = beta1 u + g`` and ``s = beta2 s + g^2``: the (1 - beta) factors fold into one
 scalar of the final step, which saves two passes over every parameter per step.
+
+When the parameters and gradients are each stored as one vector (as :class:`~barenet.MLP`
+stores them, see :func:`barenet.layers.pack`), every operation above is one NumPy call over all
+parameters at once; otherwise one per parameter array. The state (moments, momentum buffers) is
+packed into one vector per kind either way, with one view per parameter for checkpoints.
 """
 
 from __future__ import annotations
@@ -29,39 +34,107 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import BarenetError
-from .layers import Param
+from .layers import Param, pack, packed_vector
 
 Array = np.ndarray
 OPTIMIZER_NAMES = ("sgd", "adam", "adamw")
 
 
 class Optimizer:
-    """Base class: holds ``lr`` and per-parameter state, preallocated on the first step."""
+    """Base class: holds ``lr``, the step count ``t`` and the per-parameter state.
+
+    Subclasses name their state (``state_names``) and write ``_update(value, grad, tmp,
+    *state)``, which updates one array (or the whole packed parameter vector) in place.
+    """
 
     name = "optimizer"
+    state_names: tuple[str, ...] = ()
 
     def __init__(self, lr: float) -> None:
         if not lr > 0:
             raise BarenetError(f"learning rate must be positive; got {lr}")
         self.lr = float(lr)
         self.t = 0
-        self._tmp: list[Array] = []
+        self._vectors: dict[str, Array] = {}  # state kind -> packed vector (views in attributes)
+        self._tmp: tuple[Array, list[Array]] | None = None
+        self._packed_for: tuple[list[Array], Array, Array] | None = None
 
-    def _scratch(self, params: Sequence[Param]) -> list[Array]:
-        if len(self._tmp) != len(params):
-            self._tmp = [np.empty_like(p.value) for p in params]
-        return self._tmp
+    # ----------------------------------------------------------------- state storage
+    def _ensure_state(self, params: Sequence[Param]) -> None:
+        """Zero state (and scratch) shaped like ``params``, unless it is already there."""
+        shapes = [p.value.shape for p in params]
+        dtype = params[0].value.dtype
+        for kind in self.state_names:
+            views = getattr(self, kind)
+            if [v.shape for v in views] != shapes:
+                self._set_state(kind, [np.zeros(shape, dtype) for shape in shapes])
+            elif views[0].dtype != dtype:
+                self._set_state(kind, [v.astype(dtype) for v in views])
+        if self._tmp is None or [v.shape for v in self._tmp[1]] != shapes or self._tmp[0].dtype != dtype:
+            self._tmp = pack([np.empty(shape, dtype) for shape in shapes])
 
+    def _set_state(self, kind: str, arrays: Sequence[Array]) -> None:
+        vector, views = pack(arrays)
+        self._vectors[kind] = vector
+        setattr(self, kind, views)
+
+    def _packed(self, params: Sequence[Param]) -> tuple[Array, Array] | None:
+        """(value vector, gradient vector) when ``params`` are stored packed, else None."""
+        values = [p.value for p in params]
+        cached = self._packed_for
+        if cached is not None and len(cached[0]) == len(values) and all(
+                a is b for a, b in zip(cached[0], values, strict=True)):
+            return cached[1], cached[2]
+        value_vector = packed_vector(values)
+        grad_vector = packed_vector([p.grad for p in params])
+        if value_vector is None or grad_vector is None:
+            return None
+        self._packed_for = (values, value_vector, grad_vector)
+        return value_vector, grad_vector
+
+    def _groups(self, params: Sequence[Param], coupled_decay: float = 0.0) -> list[tuple[Array, ...]]:
+        """(value, grad, tmp, *state) to update: one group for packed parameters, else one per
+        parameter. With L2 (coupled) weight decay the gradient of a decayed parameter is
+        ``grad + coupled_decay * value``, a new array, so ``Param.grad`` stays the loss gradient."""
+        self._ensure_state(params)
+        assert self._tmp is not None
+        packed = None if coupled_decay else self._packed(params)
+        if packed is not None:
+            return [(packed[0], packed[1], self._tmp[0], *(self._vectors[k] for k in self.state_names))]
+        groups = []
+        for i, p in enumerate(params):
+            grad = p.grad + coupled_decay * p.value if coupled_decay and p.decay else p.grad
+            groups.append((p.value, grad, self._tmp[1][i], *(getattr(self, k)[i] for k in self.state_names)))
+        return groups
+
+    # ----------------------------------------------------------------- interface
     def step(self, params: Sequence[Param]) -> None:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Array]:
-        """Arrays of the optimizer state (for checkpoints); ``t`` as a 0-d array."""
-        return {"t": np.array(self.t), "lr": np.array(self.lr)}
+        """Arrays of the optimizer state (for checkpoints): ``t`` and ``lr`` as 0-d arrays, and
+        per-parameter state named kind + index (``u0``, ``s0``, ``buffers1``...)."""
+        state = {"t": np.array(self.t), "lr": np.array(self.lr)}
+        for kind in self.state_names:
+            state.update({f"{self._prefix(kind)}{i}": a for i, a in enumerate(getattr(self, kind))})
+        return state
 
     def load_state_dict(self, state: dict[str, Array]) -> None:
         self.t = int(state["t"])
         self.lr = float(state["lr"])
+        for kind in self.state_names:
+            prefix = self._prefix(kind)
+            n = sum(1 for k in state if k.startswith(prefix) and k[len(prefix):].isdigit())
+            arrays = [np.asarray(state[f"{prefix}{i}"]) for i in range(n)]
+            if arrays:
+                self._set_state(kind, arrays)
+            else:
+                self._vectors.pop(kind, None)
+                setattr(self, kind, [])
+
+    @staticmethod
+    def _prefix(kind: str) -> str:
+        return "buffer" if kind == "buffers" else kind
 
 
 class SGD(Optimizer):
@@ -79,21 +152,16 @@ class SGD(Optimizer):
         if weight_decay < 0:
             raise BarenetError(f"weight decay must be >= 0; got {weight_decay}")
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
+        self.state_names = ("buffers",) if momentum else ()
         self.buffers: list[Array] = []
 
     def step(self, params: Sequence[Param]) -> None:
         self.t += 1
-        tmp = self._scratch(params)
-        if self.momentum and not self.buffers:
-            self.buffers = [np.zeros_like(p.value) for p in params]
-        mu = self.momentum
-        for i, p in enumerate(params):
-            g = p.grad
-            if self.weight_decay and p.decay:
-                g = p.grad + self.weight_decay * p.value
+        mu, lr = self.momentum, self.lr
+        for value, g, tmp, *state in self._groups(params, self.weight_decay):
             direction = g
             if mu:
-                b = self.buffers[i]
+                (b,) = state
                 if self.t == 1:
                     np.copyto(b, g)
                 else:
@@ -101,26 +169,17 @@ class SGD(Optimizer):
                     b += g
                 direction = b
                 if self.nesterov:
-                    direction = np.multiply(b, mu, out=tmp[i])
+                    direction = np.multiply(b, mu, out=tmp)
                     direction += g
-            np.multiply(direction, self.lr, out=tmp[i])
-            p.value -= tmp[i]
-
-    def state_dict(self) -> dict[str, Array]:
-        state = super().state_dict()
-        state.update({f"buffer{i}": b for i, b in enumerate(self.buffers)})
-        return state
-
-    def load_state_dict(self, state: dict[str, Array]) -> None:
-        super().load_state_dict(state)
-        n = sum(1 for k in state if k.startswith("buffer"))
-        self.buffers = [np.array(state[f"buffer{i}"]) for i in range(n)]
+            np.multiply(direction, lr, out=tmp)
+            value -= tmp
 
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba 2015) with L2 weight decay, or decoupled decay when ``decoupled``."""
 
     name = "adam"
+    state_names = ("u", "s")
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, weight_decay: float = 0.0, decoupled: bool = False) -> None:
@@ -132,14 +191,10 @@ class Adam(Optimizer):
             raise BarenetError(f"weight decay must be >= 0; got {weight_decay}")
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.weight_decay, self.decoupled = weight_decay, decoupled
-        self.u: list[Array] = []  # m / (1 - beta1)
+        self.u: list[Array] = []  # m / (1 - beta1), one per parameter
         self.s: list[Array] = []  # v / (1 - beta2)
 
     def step(self, params: Sequence[Param]) -> None:
-        if not self.u:
-            self.u = [np.zeros_like(p.value) for p in params]
-            self.s = [np.zeros_like(p.value) for p in params]
-        tmp = self._scratch(params)
         self.t += 1
         b1, b2 = self.beta1, self.beta2
         # update = lr * m_hat / (sqrt(v_hat) + eps) with m_hat = u c1, v_hat = s c2:
@@ -147,13 +202,12 @@ class Adam(Optimizer):
         c1 = (1 - b1) / (1 - b1 ** self.t)
         root_c2 = math.sqrt((1 - b2) / (1 - b2 ** self.t))
         step, eps = self.lr * c1 / root_c2, self.eps / root_c2
-        for i, p in enumerate(params):
-            u, s, t, g = self.u[i], self.s[i], tmp[i], p.grad
-            if self.weight_decay and p.decay:
-                if self.decoupled:
+        if self.weight_decay and self.decoupled:
+            for p in params:
+                if p.decay:
                     p.value *= 1 - self.lr * self.weight_decay
-                else:
-                    g = p.grad + self.weight_decay * p.value
+        coupled = 0.0 if self.decoupled else self.weight_decay
+        for value, g, t, u, s in self._groups(params, coupled):
             u *= b1
             u += g
             s *= b2
@@ -163,19 +217,7 @@ class Adam(Optimizer):
             t += eps
             np.divide(u, t, out=t)
             t *= step
-            p.value -= t
-
-    def state_dict(self) -> dict[str, Array]:
-        state = super().state_dict()
-        state.update({f"u{i}": a for i, a in enumerate(self.u)})
-        state.update({f"s{i}": a for i, a in enumerate(self.s)})
-        return state
-
-    def load_state_dict(self, state: dict[str, Array]) -> None:
-        super().load_state_dict(state)
-        n = sum(1 for k in state if k.startswith("u"))
-        self.u = [np.array(state[f"u{i}"]) for i in range(n)]
-        self.s = [np.array(state[f"s{i}"]) for i in range(n)]
+            value -= t
 
 
 class AdamW(Adam):
