@@ -261,3 +261,41 @@ def test_loaded_state_is_used_in_place_of_fresh_zeros():
     second.step(params)
     for a, b in zip(model.get_weights(), after_two, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_pickled_optimizer_keeps_its_state_packed_and_small():
+    import pickle
+
+    model = bn.MLP([6, 5, 3], seed=1, dtype="float64")
+    params = model.params()
+    for p in params:
+        p.grad[...] = 0.5
+    first = bn.Adam(lr=0.01)
+    first.step(params)
+    blob = pickle.dumps(first)
+    # u and s (2 x 53 float64) and little else: no scratch buffer, no cached parameter vectors
+    assert len(blob) < 2 * model.n_params() * 8 + 2000
+    second = pickle.loads(blob)
+    weights = model.get_weights()
+    first.step(params)
+    after = model.get_weights()
+    model.set_weights(weights)
+    second.step(params)
+    for a, b in zip(model.get_weights(), after, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert np.shares_memory(second.u[0], second._vectors["u"])
+
+
+def test_a_copied_model_is_packed_again():
+    import copy
+    import pickle
+
+    from barenet.layers import packed_vector
+
+    model = bn.MLP([6, 5, 3], seed=1)
+    for clone in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        params = clone.params()
+        assert packed_vector([p.value for p in params]) is not None
+        assert packed_vector([p.grad for p in params]) is not None
+        for a, b in zip(clone.get_weights(), model.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)

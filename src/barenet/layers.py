@@ -66,7 +66,8 @@ def packed_vector(arrays: Sequence[Array]) -> Array | None:
     if not arrays:
         return None
     vector = arrays[0].base
-    if vector is None or vector.ndim != 1 or vector.size != sum(a.size for a in arrays):
+    if (not isinstance(vector, np.ndarray) or vector.ndim != 1
+            or vector.size != sum(a.size for a in arrays)):
         return None
     position = vector.ctypes.data
     for a in arrays:

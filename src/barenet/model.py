@@ -115,6 +115,12 @@ class MLP:
                 self.layers.append(Dropout(self.dropout[i], rng=self.rng))
         self._pack_parameters()
 
+    def __setstate__(self, state: dict) -> None:
+        """After unpickling (or copy.deepcopy) pack the parameters again: pickle restores each
+        view as a separate array."""
+        self.__dict__.update(state)
+        self._pack_parameters()
+
     def _pack_parameters(self) -> None:
         """Move every W and b into one contiguous vector, and every dW and db into another
         (:func:`barenet.layers.pack`). The layers keep views, so nothing else changes, and an

@@ -59,6 +59,20 @@ class Optimizer:
         self._tmp: tuple[Array, list[Array]] | None = None
         self._packed_for: tuple[list[Array], Array, Array] | None = None
 
+    def __getstate__(self) -> dict:
+        """For copy and pickle (the scikit-learn estimator): the state without the scratch
+        buffer and the packing cache, and with each kind of state as plain arrays, packed
+        again by ``__setstate__`` (a pickled view does not stay a view)."""
+        state = self.__dict__.copy()
+        state.update(_tmp=None, _packed_for=None, _vectors={})
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        for kind in self.state_names:
+            if getattr(self, kind):
+                self._set_state(kind, getattr(self, kind))
+
     # ----------------------------------------------------------------- state storage
     def _ensure_state(self, params: Sequence[Param]) -> None:
         """Zero state (and scratch) shaped like ``params``, unless it is already there."""
