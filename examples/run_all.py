@@ -33,6 +33,7 @@ import exercises  # noqa: E402  (the module beside this script)
 from barenet import __version__  # noqa: E402
 from barenet.config import TrainConfig  # noqa: E402
 from barenet.history import _finite  # noqa: E402
+from barenet.threads import blas_threads as barenet_threads  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "runs" / "exercises"
@@ -57,19 +58,11 @@ def small_overrides(config: TrainConfig, epochs: int = 1, per_class: int | None 
 
 @contextlib.contextmanager
 def blas_threads(n: int) -> Iterator[None]:
-    """Limit the BLAS thread pool to ``n`` threads (``n`` = 0: leave it) with threadpoolctl,
-    which scikit-learn installs; without it, set OPENBLAS_NUM_THREADS=1 before starting."""
+    """Limit BLAS to ``n`` threads for every run (``n`` = 0: leave the library's default)."""
     if n <= 0:
         yield
         return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        print("threadpoolctl is not installed: BLAS keeps its default threads "
-              "(set OPENBLAS_NUM_THREADS=1 for faster runs)", file=sys.stderr)
-        yield
-        return
-    with threadpool_limits(limits=n, user_api="blas"):
+    with barenet_threads(n):
         yield
 
 

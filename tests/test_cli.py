@@ -148,6 +148,7 @@ def test_json_output_is_machine_readable(tmp_path, capsys):
     (["train", "--data", "/nonexistent/dir"], "/nonexistent/dir"),
     (["train", "--config", "/nonexistent/c.toml"], "not found"),
     (["train", "--epochs", "many"], "invalid int value"),
+    (["train", "--shift", "-2"], "--shift must be 0 (off)"),
     (["train", "--no-such-flag"], "unrecognized arguments"),
     (["evaluate", "/nonexistent/model.npz"], "not found"),
     (["info", "/nonexistent"], "not found"),

@@ -11,7 +11,7 @@ from barenet.errors import BarenetError
 def test_toml_round_trip_keeps_every_option(tmp_path):
     config = make_config(None, digits=[1, 5], layers=[500, 250], init="uniform(-1,1)",
                          batch_size="full", lr=0.001, nesterov=True, momentum=0.9,
-                         optimizer="sgd", description='quote " and \\ backslash')
+                         optimizer="sgd", shift=2, description='quote " and \\ backslash')
     path = tmp_path / "config.toml"
     config.save(path)
     again = make_config(read_toml(path))
@@ -45,6 +45,8 @@ def test_train_table_is_accepted(tmp_path):
     ({"lr": "fast"}, "lr must be a float"),
     ({"layers": [10, "x"]}, "list of integers"),
     ({"early_stopping": 3, "val_fraction": 0.0}, "validation split"),
+    ({"shift": -1}, "--shift must be 0 (off) or a positive number"),
+    ({"shift": 1.5}, "shift must be a int"),
 ])
 def test_invalid_values_are_named(options, fragment):
     with pytest.raises(BarenetError, match=None) as info:
@@ -66,6 +68,15 @@ def test_unknown_key_and_bad_toml(tmp_path):
 
 def test_defaults_are_valid():
     assert TrainConfig().validate().batch_size == 128
+    assert TrainConfig().shift == 0  # augmentation is off unless asked for
+
+
+def test_shift_from_toml_and_flags(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("shift = 2\n")
+    assert make_config(read_toml(path)).shift == 2
+    assert make_config(read_toml(path), shift=1).shift == 1
+    assert "shift = 2" in make_config(read_toml(path)).to_toml().splitlines()
 
 
 def test_bias_init_spec_and_adamw_default(tmp_path):

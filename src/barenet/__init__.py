@@ -4,6 +4,7 @@ The public API, re-exported here; see the modules for the math.
 """
 
 from .activations import ACTIVATIONS, get_activation, sigmoid, softmax
+from .augment import RandomShift
 from .errors import BarenetError, DataError, DivergenceError, ModelFileError
 from .gradcheck import GradcheckResult, gradcheck
 from .history import History
@@ -21,7 +22,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS", "MLP", "SGD", "ActivationLayer", "Adam", "AdamW", "BarenetError",
     "Checkpoint", "DataError", "Dense", "DivergenceError", "Dropout", "EarlyStopping",
-    "GradcheckResult", "History", "Loss", "ModelFileError", "Optimizer", "Param", "Schedule",
+    "GradcheckResult", "History", "Loss", "ModelFileError", "Optimizer", "Param", "RandomShift", "Schedule",
     "Trainer", "__version__", "as_target", "evaluate", "fit", "get_activation",
     "get_initializer", "get_loss", "get_schedule", "gradcheck", "initialize", "load_model",
     "make_optimizer", "one_hot", "save_model", "sigmoid", "softmax",

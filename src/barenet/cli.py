@@ -38,8 +38,11 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     d.add_argument("--normalize",
                    help="255 (default: x/255), max (each image by its own max), standardize, none")
     d.add_argument("--val-fraction", type=float, help="validation split from the training data (default 0.1)")
+    d.add_argument("--shift", type=int, metavar="N",
+                   help="augmentation: random translation of each training image by up to N pixels "
+                        "per epoch (default 0 = off)")
     m = p.add_argument_group("model")
-    m.add_argument("--layers", type=int, nargs="+", metavar="N", help="hidden layer sizes (default: 512)")
+    m.add_argument("--layers", type=int, nargs="+", metavar="N", help="hidden layer sizes (default: 256)")
     m.add_argument("--hidden", help="hidden activation: relu (default), sigmoid, tanh, leaky_relu, identity")
     m.add_argument("--output", help="output activation: auto (default), softmax, sigmoid, identity, tanh")
     m.add_argument("--loss", help="auto (default), cross_entropy, binary_cross_entropy, squared_error")
@@ -51,7 +54,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     m.add_argument("--dtype", help="float32 (default) or float64")
     o = p.add_argument_group("optimization")
     o.add_argument("--optimizer", help="sgd, adam (default) or adamw")
-    o.add_argument("--lr", type=float, help="learning rate (default 0.002)")
+    o.add_argument("--lr", type=float, help="learning rate (default 0.005)")
     o.add_argument("--momentum", type=float, help="SGD momentum")
     o.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum (SGD)")
     o.add_argument("--weight-decay", type=float, help="L2 (sgd, adam) or decoupled (adamw) weight decay")
@@ -61,19 +64,22 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     o.add_argument("--drop-last", action="store_true", default=None, help="drop the last, smaller batch")
     o.add_argument("--no-shuffle", dest="shuffle", action="store_false", default=None,
                    help="walk the samples in their stored order every epoch")
-    o.add_argument("--epochs", type=int, help="passes over the training data (default 8)")
+    o.add_argument("--epochs", type=int, help="passes over the training data (default 6)")
     o.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without validation improvement; keep the best weights")
     o.add_argument("--early-stopping-metric", help="val_loss (default) or val_accuracy")
     o.add_argument("--checkpoint-every", type=int, metavar="N", help="save a checkpoint every N epochs")
     o.add_argument("--seed", type=int, help="seed for initialization, shuffling, dropout and splits")
+    o.add_argument("--threads", help="BLAS threads for the matrix products: auto (default: the fastest "
+                                     "count, measured at start) or a number; the run's config.toml "
+                                     "records the count used")
 
 
-TRAIN_FIELDS = ("dataset", "data", "digits", "per_class", "normalize", "val_fraction", "layers",
+TRAIN_FIELDS = ("dataset", "data", "digits", "per_class", "normalize", "val_fraction", "shift", "layers",
                 "hidden", "output", "loss", "reduction", "init", "bias_init", "dropout", "dtype",
                 "optimizer", "lr", "momentum", "nesterov", "weight_decay", "schedule", "batch_size",
                 "drop_last", "shuffle", "epochs", "early_stopping", "early_stopping_metric",
-                "checkpoint_every", "seed")
+                "checkpoint_every", "seed", "threads")
 
 
 def build_parser() -> argparse.ArgumentParser:

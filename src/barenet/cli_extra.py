@@ -13,7 +13,7 @@ from typing import Any
 from .errors import BarenetError
 
 #: Options ``barenet search`` can vary (each flag takes one or more values).
-SEARCH_OPTIONS = ("dataset", "digits", "per_class", "normalize", "val_fraction", "layers", "hidden",
+SEARCH_OPTIONS = ("dataset", "digits", "per_class", "normalize", "val_fraction", "shift", "layers", "hidden",
                   "output", "loss", "reduction", "init", "dropout", "dtype", "optimizer", "lr",
                   "momentum", "nesterov", "weight_decay", "schedule", "batch_size", "drop_last",
                   "epochs", "early_stopping", "early_stopping_metric", "seed")

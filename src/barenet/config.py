@@ -36,7 +36,9 @@ class TrainConfig:
 
     ``output``, ``loss`` and ``init`` may be ``"auto"``: softmax + cross-entropy for several
     classes, one sigmoid unit + binary cross-entropy for a digit pair; He init for ReLU layers,
-    Xavier otherwise. ``batch_size`` is a positive integer or ``"full"``.
+    Xavier otherwise. ``batch_size`` is a positive integer or ``"full"``. ``shift`` > 0 moves
+    each training image by a random (dy, dx) in [-shift, shift]^2 pixels, drawn anew every epoch
+    (:class:`barenet.augment.RandomShift`; it must be smaller than the image side).
     """
 
     # data
@@ -46,8 +48,9 @@ class TrainConfig:
     per_class: int | None = None
     normalize: str = "255"
     val_fraction: float = 0.1
+    shift: int = 0  # augmentation: random translation of each training image by up to N pixels
     # model
-    layers: list[int] = field(default_factory=lambda: [512])
+    layers: list[int] = field(default_factory=lambda: [256])
     hidden: str = "relu"
     output: str = "auto"
     loss: str = "auto"
@@ -58,7 +61,7 @@ class TrainConfig:
     dtype: str = "float32"
     # optimization
     optimizer: str = "adam"
-    lr: float = 0.002
+    lr: float = 0.005
     momentum: float = 0.0
     nesterov: bool = False
     weight_decay: float | None = None  # None: the optimizer's default (0; adamw 0.01)
@@ -66,11 +69,12 @@ class TrainConfig:
     batch_size: int | str = 128
     drop_last: bool = False
     shuffle: bool = True
-    epochs: int = 8
+    epochs: int = 6
     early_stopping: int | None = None
     early_stopping_metric: str = "val_loss"
     checkpoint_every: int | None = None
     seed: int = 0
+    threads: int | str = "auto"  # BLAS threads: a number, or "auto" (measured at start)
     # notes carried into the run directory (e.g. where an exercise config departs from its source)
     description: str = ""
 
@@ -93,6 +97,8 @@ class TrainConfig:
             raise BarenetError(f"--per-class must be a positive number of samples; got {self.per_class}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise BarenetError(f"--val-fraction must be in [0, 1); got {self.val_fraction}")
+        if self.shift < 0:
+            raise BarenetError(f"--shift must be 0 (off) or a positive number of pixels; got {self.shift}")
         if any(int(n) < 1 for n in self.layers):
             raise BarenetError("--layers takes positive hidden sizes, e.g. --layers 500 250; "
                                f"got {self.layers}")
@@ -119,6 +125,9 @@ class TrainConfig:
         from .layers import initial_bias
 
         initial_bias(self.bias_init, np.random.default_rng(0), 1, np.dtype(np.float32))
+        from .threads import check_threads
+
+        self.threads = check_threads(self.threads)
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise BarenetError(f"--checkpoint-every must be at least 1 epoch; got {self.checkpoint_every}")
         return self
@@ -127,7 +136,7 @@ class TrainConfig:
         """Numbers from TOML or flags into their field's type, with a clear error otherwise."""
         if isinstance(self.bias_init, int | float) and not isinstance(self.bias_init, bool):
             self.bias_init = repr(self.bias_init)  # a number in TOML: the constant bias
-        kinds = {"int": ("per_class", "epochs", "early_stopping", "checkpoint_every", "seed"),
+        kinds = {"int": ("per_class", "shift", "epochs", "early_stopping", "checkpoint_every", "seed"),
                  "float": ("val_fraction", "dropout", "lr", "momentum", "weight_decay"),
                  "bool": ("nesterov", "drop_last", "shuffle"),
                  "str": ("dataset", "normalize", "hidden", "output", "loss", "reduction", "init", "bias_init",

@@ -12,14 +12,15 @@ layout                   :func:`flatten` (N, H, W) -> (N, H*W); :func:`to_column
                          :func:`from_columns` (N, D) <-> (D, N); :func:`one_hot`
 scaling                  :class:`Normalizer`: ``"255"`` x / pixel_max, ``"max"`` x / max(x_i)
                          per image, ``"standardize"`` (x - mean) / std, ``"none"``
-batches                  :func:`iterate_minibatches`
+batches                  :func:`iterate_minibatches` (optionally augmented:
+                         :mod:`barenet.augment`)
 =======================  =====================================================================
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from .losses import one_hot
 
 Array = np.ndarray
 Seed = int | np.random.Generator | None
+Augment = Callable[[Array, np.random.Generator], Array]  # (raw batch, rng) -> new raw batch
 
 __all__ = [
     "NORMALIZATIONS", "Normalizer", "digits_from_pair", "first_per_class", "flatten",
@@ -316,7 +318,8 @@ def _check_pixel_max(pixel_max: Any) -> int:
 def iterate_minibatches(x: Array, y: Array, batch_size: int, *, rng: Seed = None,
                         shuffle: bool = True, drop_last: bool = False,
                         normalizer: Normalizer | None = None,
-                        dtype: np.dtype | type = np.float32) -> Iterator[tuple[Array, Array]]:
+                        dtype: np.dtype | type = np.float32,
+                        augment: Augment | None = None) -> Iterator[tuple[Array, Array]]:
     """One epoch of ``(x_batch, y_batch)`` pairs; ``x`` stays uint8 (or whatever it is).
 
     With ``shuffle``, one permutation of 0..N-1 is drawn from ``rng`` (a Generator, or a seed;
@@ -327,6 +330,10 @@ def iterate_minibatches(x: Array, y: Array, batch_size: int, *, rng: Seed = None
     **The yielded x_batch is that buffer: the next batch overwrites it.** Copy it to keep it.
     ``y_batch`` is a fresh array. ``drop_last`` drops the final batch when it is smaller than
     ``batch_size``; otherwise every sample appears exactly once per epoch.
+
+    ``augment`` (training batches only, e.g. :class:`barenet.augment.RandomShift`) is called as
+    ``augment(raw_batch, rng)`` on each gathered raw batch, before normalization, and returns
+    the new raw batch; it draws from the same Generator, after the epoch's permutation.
     """
     x, y = _check_xy(x, y)
     if int(batch_size) != batch_size or batch_size < 1:
@@ -338,14 +345,19 @@ def iterate_minibatches(x: Array, y: Array, batch_size: int, *, rng: Seed = None
     if stop == 0:
         return
     out = np.empty((size,) + x.shape[1:], dtype=dtype)
+    generator = _rng(rng)
     if not shuffle:
         for start in range(0, stop, batch_size):
             xb = x[start:start + batch_size]
+            if augment is not None:
+                xb = augment(xb, generator)
             yield normalizer.transform(xb, out=out[:len(xb)]), y[start:start + batch_size].copy()
         return
-    order = _rng(rng).permutation(n)
+    order = generator.permutation(n)
     gathered = np.empty((size,) + x.shape[1:], dtype=x.dtype)
     for start in range(0, stop, batch_size):
         idx = order[start:start + batch_size]
         xb = np.take(x, idx, axis=0, out=gathered[:len(idx)], mode="clip")  # unbuffered
+        if augment is not None:
+            xb = augment(xb, generator)
         yield normalizer.transform(xb, out=out[:len(idx)]), np.take(y, idx)

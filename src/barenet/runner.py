@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .augment import random_shift_for
 from .config import TrainConfig
 from .datasets import Dataset, load_dataset
 from .errors import BarenetError, DivergenceError, ModelFileError
@@ -28,6 +29,7 @@ from .metrics import binary_outcomes, classification_report
 from .model import MLP
 from .optim import make_optimizer
 from .preprocess import Normalizer, first_per_class, flatten, select_digits, stratified_split
+from .threads import blas_threads, resolve_threads
 from .training import Checkpoint, EarlyStopping, Trainer, evaluate, predicted_labels
 
 
@@ -163,6 +165,7 @@ def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: 
     started = time.perf_counter()
     data = prepare_data(config, dataset)
     prepared = time.perf_counter()
+    augment = random_shift_for(config.shift, data.input_shape)
     model, loss = build_model(config, data.x_train.shape[1], data.n_classes)
     optimizer = make_optimizer(config.optimizer, config.lr, config.momentum, config.nesterov,
                                config.weight_decay)
@@ -173,26 +176,33 @@ def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: 
         all_callbacks.append(Checkpoint(run_dir / CHECKPOINT_NAME, config.checkpoint_every))
     trainer = Trainer(model, loss, optimizer, batch_size=config.batch_size, epochs=config.epochs,
                       schedule=config.schedule, drop_last=config.drop_last, shuffle=config.shuffle,
-                      seed=config.seed,
-                      normalizer=data.normalizer, callbacks=all_callbacks)
+                      seed=config.seed, normalizer=data.normalizer, callbacks=all_callbacks,
+                      augment=augment)
     if resume:
         _resume(trainer, run_dir / CHECKPOINT_NAME)
-    validation = (data.x_val, data.y_val) if data.x_val is not None else None
-    try:
-        history = trainer.fit(data.x_train, data.y_train, validation)
-    except DivergenceError as exc:
-        if not write:
-            raise
-        raise _keep_last_good(exc, trainer, config, data, loss, run_dir) from None
-    trained = time.perf_counter()
-    metrics: dict[str, Any] = {"barenet_version": __version__}
-    metrics["train"] = _split_metrics(model, loss, data.x_train, data.y_train, data, config.digits)
-    if data.x_val is not None and data.y_val is not None:
-        metrics["validation"] = _split_metrics(model, loss, data.x_val, data.y_val, data, config.digits)
-    if data.x_test is not None and data.y_test is not None:
-        metrics["test"] = _split_metrics(model, loss, data.x_test, data.y_test, data, config.digits)
+    batch = data.x_train.shape[0] if config.batch_size == "full" else int(config.batch_size)
+    first_layer = (min(batch, len(data.x_train)), model.n_inputs, model.sizes[1])
+    config = replace(config, threads=resolve_threads(config.threads, first_layer))
+    if write and not resume:
+        config.save(run_dir / "config.toml")  # again, with the thread count "auto" chose
+    with blas_threads(config.threads):
+        validation = (data.x_val, data.y_val) if data.x_val is not None else None
+        try:
+            history = trainer.fit(data.x_train, data.y_train, validation)
+        except DivergenceError as exc:
+            if not write:
+                raise
+            raise _keep_last_good(exc, trainer, config, data, loss, run_dir) from None
+        trained = time.perf_counter()
+        metrics: dict[str, Any] = {"barenet_version": __version__}
+        metrics["train"] = _split_metrics(model, loss, data.x_train, data.y_train, data, config.digits)
+        if data.x_val is not None and data.y_val is not None:
+            metrics["validation"] = _split_metrics(model, loss, data.x_val, data.y_val, data, config.digits)
+        if data.x_test is not None and data.y_test is not None:
+            metrics["test"] = _split_metrics(model, loss, data.x_test, data.y_test, data, config.digits)
     metrics["epochs_run"] = len(history)
     metrics["restored_best_epoch"] = trainer.restored_epoch
+    metrics["blas_threads"] = config.threads
     metrics["timings"] = {"data_seconds": prepared - started, "train_seconds": trained - prepared,
                           "evaluate_seconds": time.perf_counter() - trained}
     metadata = model_metadata(config, data, loss)

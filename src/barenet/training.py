@@ -12,7 +12,9 @@ One epoch, written out::
 Batching modes: ``batch_size=1`` is per-sample SGD, an integer is minibatch (the last, smaller
 batch kept, or dropped with ``drop_last``), ``"full"`` is full-batch gradient descent.
 Shuffling draws one permutation per epoch from a Generator seeded by ``seed``: the same seed
-gives bit-identical runs on the same machine.
+gives bit-identical runs on the same machine. Optional data augmentation (``augment``, e.g.
+:class:`barenet.augment.RandomShift`) changes each raw training batch before normalization,
+drawing from the same Generator.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from .history import History
 from .losses import Loss, get_loss
 from .model import MLP
 from .optim import Adam, Optimizer, make_optimizer
-from .preprocess import Normalizer, iterate_minibatches
+from .preprocess import Augment, Normalizer, iterate_minibatches
 from .schedules import Schedule, get_schedule
 
 Array = np.ndarray
@@ -193,6 +195,10 @@ class Trainer:
     ``x`` is (N, features) or (N, H, W): raw uint8 images with a ``normalizer`` (converted to
     float one batch at a time, so the data stay uint8 in memory), or float features without.
     ``y`` is (N,) integer labels, or dense targets (N, C).
+
+    ``augment`` (e.g. :class:`barenet.augment.RandomShift`) changes each raw training batch
+    before normalization, drawing from the trainer's Generator (so checkpoints resume
+    bit-identically); validation and evaluation data are never augmented.
     """
 
     def __init__(
@@ -200,7 +206,7 @@ class Trainer:
         *, lr: float | None = None, batch_size: int | str = 128, epochs: int = 10,
         schedule: Schedule | str | None = None, shuffle: bool = True, drop_last: bool = False,
         seed: int | None = None, normalizer: Normalizer | None = None,
-        callbacks: Sequence[Any] = (), track_norms: bool = True,
+        callbacks: Sequence[Any] = (), track_norms: bool = True, augment: Augment | None = None,
     ) -> None:
         self.model = model
         self.loss = get_loss(loss)
@@ -220,6 +226,7 @@ class Trainer:
         self.seed = model.seed if seed is None else seed
         self.rng = np.random.default_rng(self.seed)
         self.normalizer = normalizer
+        self.augment = augment
         self.callbacks = list(callbacks)
         self.track_norms = track_norms
         self.history = History()
@@ -253,6 +260,10 @@ class Trainer:
         if x.shape[1] != self.model.n_inputs:
             raise BarenetError(f"the data have {x.shape[1]} features per sample but the model "
                                f"expects {self.model.n_inputs}")
+        image_shape = getattr(self.augment, "image_shape", None)
+        if image_shape is not None and math.prod(image_shape) != x.shape[1]:
+            raise BarenetError(f"the augmentation moves {image_shape[0]}x{image_shape[1]} images but "
+                               f"the data have {x.shape[1]} features per sample")
         batch = self._batch_size_for(n)
         n_batches = n // batch if self.drop_last else math.ceil(n / batch)
         params = self.model.params()
@@ -298,7 +309,7 @@ class Trainer:
             loss_sum, correct, seen = 0.0, 0, 0
             batches = iterate_minibatches(x, y, batch, rng=self.rng, shuffle=self.shuffle,
                                           drop_last=self.drop_last, normalizer=self.normalizer,
-                                          dtype=self.model.dtype)
+                                          dtype=self.model.dtype, augment=self.augment)
             for b, (xb, yb) in enumerate(batches):
                 t = self.epoch + b / n_batches
                 self.optimizer.lr = self.schedule(self.base_lr, t, self.epochs)
@@ -357,9 +368,11 @@ def fit(model: MLP, x: Array, y: Array, *, loss: Loss | str = "cross_entropy",
         batch_size: int | str = 128, epochs: int = 10, schedule: Schedule | str | None = None,
         shuffle: bool = True, drop_last: bool = False, seed: int | None = None,
         normalizer: Normalizer | None = None, validation: tuple[Array, Array] | None = None,
-        callbacks: Sequence[Any] = (), track_norms: bool = True) -> History:
+        callbacks: Sequence[Any] = (), track_norms: bool = True,
+        augment: Augment | None = None) -> History:
     """Train ``model`` on (x, y); see :class:`Trainer`. Returns the :class:`History`."""
     trainer = Trainer(model, loss, optimizer, lr=lr, batch_size=batch_size, epochs=epochs,
                       schedule=schedule, shuffle=shuffle, drop_last=drop_last, seed=seed,
-                      normalizer=normalizer, callbacks=callbacks, track_norms=track_norms)
+                      normalizer=normalizer, callbacks=callbacks, track_norms=track_norms,
+                      augment=augment)
     return trainer.fit(x, y, validation)

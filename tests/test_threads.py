@@ -1,0 +1,114 @@
+"""BLAS thread count: validation, the measured choice, the context manager and the run record."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+from barenet.config import TrainConfig
+from barenet.errors import BarenetError
+from barenet.runner import train_run
+from barenet.threads import (
+    available_threads,
+    blas_threads,
+    check_threads,
+    choose_threads,
+    resolve_threads,
+    time_product,
+)
+
+
+def _blas_threads_now() -> int:
+    return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+
+
+@pytest.mark.parametrize("spec, expected", [("auto", "auto"), (1, 1), ("2", 2), (" 3 ", 3)])
+def test_check_threads_accepts_auto_and_positive_numbers(spec, expected):
+    assert check_threads(spec) == expected
+
+
+@pytest.mark.parametrize("spec", [0, -1, "0", "many", "", 1.5, "1.5", True, None])
+def test_check_threads_rejects_the_rest_in_one_line(spec):
+    with pytest.raises(BarenetError, match="--threads must be 'auto' or a positive whole number"):
+        check_threads(spec)
+
+
+def test_choose_threads_keeps_the_fastest_and_budgets_the_rest():
+    seconds = {1: 0.004, 2: 0.001, 3: 0.002}
+    budgets = []
+
+    def measure(threads, shape, budget):
+        budgets.append(budget)
+        return seconds[threads]
+
+    assert choose_threads((128, 784, 256), [1, 2, 3], measure) == 2
+    assert budgets == [math.inf, 2 * 9 * 0.004, 2 * 9 * 0.001]
+    seconds = {1: 0.001, 2: math.inf}  # a count that ran out of budget never wins
+    assert choose_threads((128, 784, 256), [1, 2], measure) == 1
+
+
+def test_choose_threads_does_not_measure_a_single_candidate():
+    def measure(*args, **kwargs):
+        raise AssertionError("measured")
+
+    assert choose_threads((1, 1, 1), [3], measure) == 3
+
+
+def test_time_product_measures_and_gives_up_over_budget():
+    seconds = time_product(1, (16, 32, 8), repeats=3)
+    assert 0 < seconds < 1
+    assert time_product(1, (256, 256, 256), repeats=50, budget=0.0) == math.inf
+
+
+def test_blas_threads_sets_then_restores():
+    before = _blas_threads_now()
+    with blas_threads(2):
+        assert _blas_threads_now() == 2 == available_threads()
+    assert _blas_threads_now() == before
+    with pytest.raises(RuntimeError), blas_threads(2):
+        raise RuntimeError("restored even on errors")
+    assert _blas_threads_now() == before
+
+
+def test_resolve_threads():
+    assert resolve_threads(3, (1, 1, 1)) == 3
+    with blas_threads(1):  # one thread available: "auto" has nothing to choose from
+        assert resolve_threads("auto", (128, 784, 256)) == 1
+    with blas_threads(2):
+        assert resolve_threads("auto", (128, 784, 256)) in (1, 2)
+
+
+def test_a_run_trains_with_the_resolved_count_and_records_it(tmp_path):
+    seen = []
+
+    class Spy:
+        def on_epoch_end(self, trainer, record):
+            seen.append(_blas_threads_now())
+
+    before = _blas_threads_now()
+    config = TrainConfig(per_class=10, layers=[8], epochs=2, val_fraction=0.0, batch_size=20,
+                         threads=2)
+    train_run(config, out=tmp_path / "run", callbacks=[Spy()])
+    assert seen == [2, 2]
+    assert _blas_threads_now() == before
+    assert "threads = 2" in (tmp_path / "run" / "config.toml").read_text()
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["blas_threads"] == 2
+
+    auto = TrainConfig(per_class=10, layers=[8], epochs=1, val_fraction=0.0, batch_size=20)
+    assert auto.threads == "auto"
+    with blas_threads(1):  # one thread available: "auto" resolves to 1 without measuring
+        train_run(auto, out=tmp_path / "auto")
+    assert "threads = 1" in (tmp_path / "auto" / "config.toml").read_text()
+    assert np.isfinite(json.loads((tmp_path / "auto" / "metrics.json").read_text())["blas_threads"])
+
+
+def test_cli_rejects_a_bad_thread_count_in_one_line(capsys):
+    from barenet.cli import main
+
+    assert main(["train", "--threads", "0", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--threads must be" in err
