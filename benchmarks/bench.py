@@ -29,6 +29,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from doc_block import replace_block
+
 ROOT = Path(__file__).resolve().parent.parent
 HIDDEN, BATCH, LR = 256, 128, 1e-3
 
@@ -379,16 +381,7 @@ def write_doc(path: Path, r: dict) -> None:
         lines.append(f"| `{row['function']}` | {row['calls'] // 2} | {row['seconds_per_epoch']:.3f} | "
                      f"{100 * row['share']:.1f} % |")
     lines.append("<!-- end measured -->")
-    block = "\n".join(lines)
-    empty = "# Performance\n\n<!-- measured -->\n<!-- end measured -->\n"
-    text = path.read_text() if path.exists() else empty
-    start = text.find("<!-- measured")
-    end = text.find("<!-- end measured -->")
-    if start == -1 or end == -1:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    else:
-        text = text[:start] + block + text[end + len("<!-- end measured -->"):]
-    path.write_text(text)
+    replace_block(path, "<!-- measured", "<!-- end measured -->", "\n".join(lines))
 
 
 if __name__ == "__main__":
