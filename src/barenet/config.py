@@ -39,6 +39,8 @@ class TrainConfig:
     Xavier otherwise. ``batch_size`` is a positive integer or ``"full"``. ``shift`` > 0 moves
     each training image by a random (dy, dx) in [-shift, shift]^2 pixels, drawn anew every epoch
     (:class:`barenet.augment.RandomShift`; it must be smaller than the image side).
+    ``threads`` is the BLAS thread count, or ``"auto"`` to measure the fastest at the start of
+    a run (:mod:`barenet.threads`); the run's config.toml records the number used.
     """
 
     # data

@@ -12,7 +12,8 @@ One epoch, written out::
 Batching modes: ``batch_size=1`` is per-sample SGD, an integer is minibatch (the last, smaller
 batch kept, or dropped with ``drop_last``), ``"full"`` is full-batch gradient descent.
 Shuffling draws one permutation per epoch from a Generator seeded by ``seed``: the same seed
-gives bit-identical runs on the same machine. Optional data augmentation (``augment``, e.g.
+gives bit-identical runs on the same machine with the same BLAS thread count (see
+:mod:`barenet.threads`). Optional data augmentation (``augment``, e.g.
 :class:`barenet.augment.RandomShift`) changes each raw training batch before normalization,
 drawing from the same Generator.
 """
