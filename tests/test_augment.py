@@ -17,6 +17,7 @@ from barenet.errors import BarenetError, DataError
 from barenet.io import load_model
 from barenet.preprocess import Normalizer, first_per_class, flatten, iterate_minibatches
 from barenet.training import Checkpoint, Trainer
+from training_helpers import InterruptAt
 
 
 def shifted_reference(image, dy, dx):
@@ -185,15 +186,6 @@ def test_augmented_run_differs_and_is_reproducible():
     plain = run(None)
     assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
     assert not all(np.array_equal(u, v) for u, v in zip(a, plain, strict=True))
-
-
-class InterruptAt:
-    def __init__(self, epoch, batch):
-        self.epoch, self.batch = epoch, batch
-
-    def on_batch_end(self, trainer, batch, n_batches, loss):
-        if trainer.epoch + 1 == self.epoch and batch == self.batch:
-            raise KeyboardInterrupt
 
 
 def test_resume_with_augmentation_is_bit_identical(tmp_path):

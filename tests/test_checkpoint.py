@@ -18,6 +18,7 @@ from barenet.cli import main
 from barenet.errors import ModelFileError
 from barenet.io import load_model
 from barenet.training import Checkpoint, EarlyStopping, Trainer
+from training_helpers import InterruptAt
 
 RECIPE = ["--per-class", "60", "--layers", "16", "--epochs", "4", "--batch-size", "32",
           "--dropout", "0.2", "--val-fraction", "0.2", "--quiet"]
@@ -25,17 +26,6 @@ RECIPE = ["--per-class", "60", "--layers", "16", "--epochs", "4", "--batch-size"
 
 def weights(run_dir):
     return load_model(run_dir / "model.npz")[0].get_weights()
-
-
-class InterruptAt:
-    """Raise KeyboardInterrupt in the middle of an epoch, as Ctrl-C would."""
-
-    def __init__(self, epoch, batch):
-        self.epoch, self.batch = epoch, batch
-
-    def on_batch_end(self, trainer, batch, n_batches, loss):
-        if trainer.epoch + 1 == self.epoch and batch == self.batch:
-            raise KeyboardInterrupt
 
 
 def test_interrupted_trainer_resumes_bit_identically(tmp_path):

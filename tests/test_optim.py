@@ -244,46 +244,47 @@ def test_packed_and_separate_parameters_take_identical_steps(make):
         np.testing.assert_array_equal(value, second.state_dict()[key])
 
 
-def test_loaded_state_is_used_in_place_of_fresh_zeros():
-    model = bn.MLP([4, 3, 2], seed=0, dtype="float64")
+def _assert_second_step_replays(model, first, second):
+    """``first`` has taken one step on ``model``; ``second``, restored from it, must take the
+    same second step, bit for bit."""
     params = model.params()
-    for p in params:
-        p.grad[...] = 1.0
-    first = bn.Adam(lr=0.01)
-    first.step(params)
-    state = {k: np.array(v, copy=True) for k, v in first.state_dict().items()}
     weights = model.get_weights()
     first.step(params)
     after_two = model.get_weights()
     model.set_weights(weights)
-    second = bn.Adam(lr=0.01)
-    second.load_state_dict(state)
     second.step(params)
     for a, b in zip(model.get_weights(), after_two, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
+def _one_adam_step(sizes, seed, grad):
+    model = bn.MLP(sizes, seed=seed, dtype="float64")
+    params = model.params()
+    for p in params:
+        p.grad[...] = grad
+    first = bn.Adam(lr=0.01)
+    first.step(params)
+    return model, first
+
+
+def test_loaded_state_is_used_in_place_of_fresh_zeros():
+    model, first = _one_adam_step([4, 3, 2], seed=0, grad=1.0)
+    state = {k: np.array(v, copy=True) for k, v in first.state_dict().items()}
+    second = bn.Adam(lr=0.01)
+    second.load_state_dict(state)
+    _assert_second_step_replays(model, first, second)
+
+
 def test_pickled_optimizer_keeps_its_state_packed_and_small():
     import pickle
 
-    model = bn.MLP([6, 5, 3], seed=1, dtype="float64")
-    params = model.params()
-    for p in params:
-        p.grad[...] = 0.5
-    first = bn.Adam(lr=0.01)
-    first.step(params)
+    model, first = _one_adam_step([6, 5, 3], seed=1, grad=0.5)
     blob = pickle.dumps(first)
     # u and s (2 x 53 float64) and little else: no scratch buffer, no cached parameter vectors
     assert len(blob) < 2 * model.n_params() * 8 + 2000
     second = pickle.loads(blob)
-    weights = model.get_weights()
-    first.step(params)
-    after = model.get_weights()
-    model.set_weights(weights)
-    second.step(params)
-    for a, b in zip(model.get_weights(), after, strict=True):
-        np.testing.assert_array_equal(a, b)
     assert np.shares_memory(second.u[0], second._vectors["u"])
+    _assert_second_step_replays(model, first, second)
 
 
 def test_a_copied_model_is_packed_again():
