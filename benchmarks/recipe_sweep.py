@@ -1,6 +1,6 @@
 """How the default recipe of ``barenet train`` was chosen: candidates scored on validation.
 
-    python benchmarks/recipe_sweep.py            # about 5 minutes on 2 cores
+    python benchmarks/recipe_sweep.py            # about 10 minutes on 2 cores
 
 The goal (issue #9): reach 98.0 % test accuracy within 5 s of wall time for the whole
 ``barenet train`` process, on full MNIST with the default 10 % validation split. Each candidate
@@ -44,8 +44,25 @@ CANDIDATES = [
     {"layers": [256], "lr": 0.003, "epochs": 10, "batch_size": 256},
     {"layers": [384], "lr": 0.002, "epochs": 6},
     {"layers": [512], "lr": 0.002, "epochs": 8},
+    {"layers": [256], "lr": 0.005, "epochs": 5},
+    {"layers": [256], "lr": 0.006, "epochs": 5},
+    {"layers": [256], "lr": 0.005, "epochs": 4},
+    {"layers": [256], "lr": 0.006, "epochs": 4},
+    {"layers": [224], "lr": 0.005, "epochs": 5},
+    {"layers": [192], "lr": 0.004, "epochs": 6},
+    {"layers": [192], "lr": 0.005, "epochs": 6},
+    {"layers": [192], "lr": 0.006, "epochs": 6},
+    {"layers": [192], "lr": 0.005, "epochs": 5},
+    {"layers": [192], "lr": 0.006, "epochs": 5},
+    {"layers": [160], "lr": 0.005, "epochs": 6},
+    {"layers": [128], "lr": 0.005, "epochs": 8},
 ]
-MAX_COST = 6.0  # what fits in 5 s with start-up, data loading and the final evaluation
+# What fits in 5 s even on a machine running 1.5x slower than when quiet: start-up, data
+# loading and the final evaluation take about 1 s on a quiet machine and a unit of cost about
+# 0.5 s, so 1.5 * (1 + 0.5 * cost) <= 5 gives cost <= 4.7. This machine is shared and spends
+# long stretches 1.5-1.7x slower than quiet (docs/performance.md), so a budget sized for a quiet
+# machine (cost 6, the first version of this sweep) misses the target in those stretches.
+MAX_COST = 4.5
 
 
 def cost(c: dict) -> float:

@@ -42,7 +42,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
                    help="augmentation: random translation of each training image by up to N pixels "
                         "per epoch (default 0 = off)")
     m = p.add_argument_group("model")
-    m.add_argument("--layers", type=int, nargs="+", metavar="N", help="hidden layer sizes (default: 256)")
+    m.add_argument("--layers", type=int, nargs="+", metavar="N", help="hidden layer sizes (default: 192)")
     m.add_argument("--hidden", help="hidden activation: relu (default), sigmoid, tanh, leaky_relu, identity")
     m.add_argument("--output", help="output activation: auto (default), softmax, sigmoid, identity, tanh")
     m.add_argument("--loss", help="auto (default), cross_entropy, binary_cross_entropy, squared_error")

@@ -52,7 +52,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     shift: int = 0  # augmentation: random translation of each training image by up to N pixels
     # model
-    layers: list[int] = field(default_factory=lambda: [256])
+    layers: list[int] = field(default_factory=lambda: [192])
     hidden: str = "relu"
     output: str = "auto"
     loss: str = "auto"
