@@ -1,6 +1,6 @@
 """barenet against its peers, measured in one run on this machine.
 
-    pip install -e ".[bench]" && python benchmarks/bench.py [--epochs 3] [--quick]
+    pip install -e ".[bench]" && python benchmarks/bench.py [--epochs 4] [--train-runs 3]
 
 Every measurement runs in its own Python process (so peak resident memory is that of one
 contender alone), one after another, and the results are compared as ratios within this run:
@@ -9,7 +9,8 @@ contender alone), one after another, and the results are compared as ratios with
   float32, full MNIST) in barenet, PyTorch (CPU, same batches) and scikit-learn's MLPClassifier;
 * the machine's float32 matrix-multiply rate (one large ``a @ b``) and the FLOP lower bound of
   an epoch from it;
-* time to 98.0 % test accuracy of the whole ``barenet train`` process (default recipe) and of a
+* time to 98.0 % test accuracy of the whole ``barenet train`` process (default recipe; run
+  ``--train-runs`` times, the median run counts, and every run must reach 98 %) and of a
   PyTorch script running the same recipe;
 * inference time for the 10000 test images.
 
@@ -243,7 +244,8 @@ def worker_barenet_train(args) -> dict:
         wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     result = json.loads(proc.stdout)
-    return {"wall_seconds": wall, "test_accuracy": result["test"]["accuracy"], "peak_mb": peak}
+    return {"wall_seconds": wall, "test_accuracy": result["test"]["accuracy"], "peak_mb": peak,
+            "timings": result["timings"]}
 
 
 WORKERS = {"matmul": worker_matmul, "barenet": worker_barenet, "torch": worker_torch,
@@ -268,6 +270,8 @@ def main() -> None:
     parser.add_argument("--worker", choices=sorted(WORKERS))
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--sklearn-epochs", type=int, default=2)
+    parser.add_argument("--train-runs", type=int, default=3,
+                        help="times to run the whole `barenet train` process (the median counts)")
     parser.add_argument("--no-norms", action="store_true", help="barenet without per-layer norm tracking")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench.json"))
     parser.add_argument("--doc", default=str(ROOT / "docs" / "performance.md"))
@@ -287,7 +291,10 @@ def main() -> None:
         console.print(f"measuring {name} ...")
         results[name] = run_worker(name, args)
     console.print("timing the whole `barenet train` process and the same recipe in PyTorch ...")
-    results["barenet_train"] = run_worker("barenet_train", args)
+    runs = [run_worker("barenet_train", args) for _ in range(args.train_runs)]
+    middle = sorted(runs, key=lambda run: run["wall_seconds"])[len(runs) // 2]
+    results["barenet_train"] = dict(middle, runs=runs,
+                                    reached_98=all(run["test_accuracy"] >= 0.98 for run in runs))
     results["torch_recipe"] = run_torch_recipe(args)
 
     gflops = results["matmul"]["gflops"]
@@ -307,13 +314,15 @@ def main() -> None:
     targets = [
         ("barenet s/epoch <= 0.8 x PyTorch", per_epoch["barenet"] / per_epoch["torch"], 0.8),
         ("barenet s/epoch <= 1.25 x FLOP bound (6NP)", per_epoch["barenet"] / bound, 1.25),
-        ("`barenet train` to >= 98 % test in <= 5 s", results["barenet_train"]["wall_seconds"], 5.0),
-        ("peak memory of that run <= 300 MB", results["barenet_train"]["peak_mb"], 300),
+        ("`barenet train` to >= 98 % test in <= 5 s (median run)",
+         results["barenet_train"]["wall_seconds"] if results["barenet_train"]["reached_98"]
+         else float("inf"), 5.0),
+        ("peak memory of those runs <= 300 MB",
+         max(run["peak_mb"] for run in results["barenet_train"]["runs"]), 300),
         ("predict 10000 test images <= 50 ms", results["barenet"]["predict_seconds"] * 1000, 50),
     ]
     results["targets"] = [{"target": t, "value": v, "limit": lim, "met": v <= lim}
                           for t, v, lim in targets]
-    results["barenet_train"]["reached_98"] = results["barenet_train"]["test_accuracy"] >= 0.98
 
     table = Table(title=f"784-{HIDDEN}-10, Adam, batch {BATCH}, float32, full MNIST", title_justify="left")
     for col in ("", "s/epoch", "vs barenet", "test acc.", "peak MB", "predict 10k"):
@@ -355,6 +364,10 @@ def write_doc(path: Path, r: dict) -> None:
         lines.append(f"| {label} | {pe[k]:.3f} | {pe[k] / pe['barenet']:.2f}x | "
                      f"{100 * v['test_accuracy']:.2f} % | {v['peak_mb']:.0f} | {predict} |")
     fb = r["flop_bound"]
+    train = r["barenet_train"]
+    parts = train["timings"]
+    walls = ", ".join(f"{run['wall_seconds']:.2f} s" for run in train["runs"])
+    accuracies = ", ".join(f"{100 * run['test_accuracy']:.2f} %" for run in train["runs"])
     lines += [
         "",
         f"Matrix-multiply rate (2048 x 2048 float32 `a @ b`): {r['matmul']['gflops']:.1f} GFLOP/s. "
@@ -362,9 +375,15 @@ def write_doc(path: Path, r: dict) -> None:
         f"{fb['flops_6NP'] / 1e9:.1f} GFLOP; {fb['seconds_exact']:.3f} s for the exact count "
         f"({fb['flops_exact'] / 1e9:.1f} GFLOP: no input gradient for the first layer).",
         "",
-        f"Whole `barenet train` process (default recipe): {r['barenet_train']['wall_seconds']:.2f} s, "
-        f"test accuracy {100 * r['barenet_train']['test_accuracy']:.2f} %, peak RSS "
-        f"{r['barenet_train']['peak_mb']:.0f} MB. The same recipe in PyTorch: "
+        f"Whole `barenet train` process (default recipe), {len(train['runs'])} runs: {walls}; "
+        f"test accuracy {accuracies}; the median run: {train['wall_seconds']:.2f} s, peak RSS "
+        f"{train['peak_mb']:.0f} MB; of its wall time, loading and splitting the data took "
+        f"{parts['data_seconds']:.2f} s, choosing the thread count and training "
+        f"{parts['train_seconds']:.2f} s (with a validation pass per epoch), the final "
+        f"evaluation {parts['evaluate_seconds']:.2f} s and the rest (start-up, imports, writing "
+        f"the run) "
+        f"{train['wall_seconds'] - sum(parts.values()):.2f} s. "
+        f"The same recipe in PyTorch: "
         f"{r['torch_recipe']['wall_seconds']:.2f} s, {100 * r['torch_recipe']['test_accuracy']:.2f} %, "
         f"peak RSS {r['torch_recipe']['peak_mb']:.0f} MB.",
         "",
