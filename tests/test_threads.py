@@ -18,7 +18,7 @@ from barenet.threads import (
     check_threads,
     choose_threads,
     resolve_threads,
-    time_product,
+    time_step,
 )
 
 
@@ -58,10 +58,10 @@ def test_choose_threads_does_not_measure_a_single_candidate():
     assert choose_threads((1, 1, 1), [3], measure) == 3
 
 
-def test_time_product_measures_and_gives_up_over_budget():
-    seconds = time_product(1, (16, 32, 8), repeats=3)
+def test_time_step_measures_and_gives_up_over_budget():
+    seconds = time_step(1, (16, 32, 8), repeats=3)
     assert 0 < seconds < 1
-    assert time_product(1, (256, 256, 256), repeats=50, budget=0.0) == math.inf
+    assert time_step(1, (256, 256, 256), repeats=50, budget=0.0) == math.inf
 
 
 def test_blas_threads_sets_then_restores():

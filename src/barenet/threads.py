@@ -4,8 +4,14 @@ On a quiet machine every core speeds up the matrix products. On a shared one it 
 opposite: OpenBLAS threads wait for each other by spinning, so when another process holds a
 core, a product of training-batch size can take ten times longer with all cores than with one
 (seen on the 2-core machine barenet is developed on: a 3 s run took 64 s). ``"auto"`` measures
-instead of guessing: :func:`choose_threads` times one product shaped like the model's first
-layer with 1, 2, ... threads and keeps the fastest.
+instead of guessing: :func:`choose_threads` times a step of the model's first layer (see
+:func:`time_step`) with 1, 2, ... threads and keeps the fastest.
+
+Why a step and not the product alone: on that machine the cores spend minutes at a time in a
+contended state where a product on two threads still beats one thread, yet a training step is
+slower on two, because the single-threaded work between the products slows down.
+``benchmarks/thread_choice.py`` measures how often each way names the count that really
+trains faster (docs/performance.md).
 
 The thread count can change the last bits of a matrix product (BLAS splits the work
 differently), so a run is bit-for-bit reproducible for a given thread count. ``barenet
@@ -65,25 +71,42 @@ def check_threads(spec: int | str) -> int | str:
     return n
 
 
-def time_product(threads: int, shape: tuple[int, int, int], repeats: int = 9,
-                 budget: float = float("inf")) -> float:
-    """Median seconds of one float32 product (m, k) @ (k, n) with ``threads`` BLAS threads.
+def time_step(threads: int, shape: tuple[int, int, int], repeats: int = 9,
+              budget: float = float("inf")) -> float:
+    """Median seconds, with ``threads`` BLAS threads, of a training step of one layer of
+    ``shape`` = (batch m, inputs k, outputs n), in float32:
 
-    Stops early, returning ``inf``, once the repeats have used more than ``budget`` seconds
-    in all: a thread count that slow has lost already, and on a busy machine it can be very
-    slow.
+        z = x W            (m, k) @ (k, n)   the forward product
+        z = max(z, 0)                        ReLU, in place
+        g = x^T z          (k, m) @ (m, n)   the weight-gradient product
+        s = 0.999 s + g,  g = sqrt(s),  W -= g   elementwise passes over W, as Adam makes
+
+    Stops early, returning ``inf``, once the repeats have used more than ``budget`` seconds in
+    all: a thread count that slow has lost already, and on a busy machine it can be very slow.
     """
     m, k, n = shape
     rng = np.random.default_rng(0)
-    a = rng.random((m, k), dtype=np.float32)
-    b = rng.random((k, n), dtype=np.float32)
-    out = np.empty((m, n), dtype=np.float32)
+    x = rng.random((m, k), dtype=np.float32)
+    w = rng.random((k, n), dtype=np.float32)
+    z = np.empty((m, n), dtype=np.float32)
+    g = np.empty((k, n), dtype=np.float32)
+    s = np.zeros((k, n), dtype=np.float32)
+
+    def step() -> None:
+        np.matmul(x, w, out=z)
+        np.maximum(z, 0, out=z)
+        np.matmul(x.T, z, out=g)
+        np.multiply(s, 0.999, out=s)
+        np.add(s, g, out=s)
+        np.sqrt(s, out=g)
+        np.subtract(w, g, out=w)
+
     times = []
     with blas_threads(threads):
-        np.matmul(a, b, out=out)  # warm-up: wakes the thread pool
+        step()  # warm-up: wakes the thread pool
         for _ in range(repeats):
             start = time.perf_counter()
-            np.matmul(a, b, out=out)
+            step()
             times.append(time.perf_counter() - start)
             if sum(times) > budget:
                 return float("inf")
@@ -91,9 +114,9 @@ def time_product(threads: int, shape: tuple[int, int, int], repeats: int = 9,
 
 
 def choose_threads(shape: tuple[int, int, int], candidates: Sequence[int] | None = None,
-                   measure: Callable[..., float] = time_product) -> int:
+                   measure: Callable[..., float] = time_step) -> int:
     """The thread count, among ``candidates`` (default 1 .. :func:`available_threads`), that
-    runs a product of ``shape`` = (batch, inputs, outputs) fastest right now.
+    runs a step of a layer of ``shape`` = (batch, inputs, outputs) fastest right now.
 
     Each candidate gets at most twice the time the best so far needed (``budget``), so a
     count slowed down by a busy machine costs little to rule out.
