@@ -13,6 +13,7 @@ from barenet.config import TrainConfig
 from barenet.errors import BarenetError
 from barenet.runner import train_run
 from barenet.threads import (
+    MEASURED_ROWS,
     available_threads,
     blas_threads,
     check_threads,
@@ -49,6 +50,20 @@ def test_choose_threads_keeps_the_fastest_and_budgets_the_rest():
     assert budgets == [math.inf, 2 * 9 * 0.004, 2 * 9 * 0.001]
     seconds = {1: 0.001, 2: math.inf}  # a count that ran out of budget never wins
     assert choose_threads((128, 784, 256), [1, 2], measure) == 1
+
+
+def test_choose_threads_times_a_big_batch_with_fewer_rows():
+    shapes = []
+
+    def measure(threads, shape, budget):
+        shapes.append(shape)
+        return 0.001 * threads
+
+    assert choose_threads((60000, 784, 256), [1, 2], measure) == 1
+    assert shapes == [(MEASURED_ROWS, 784, 256)] * 2
+    shapes.clear()
+    choose_threads((100, 784, 256), [1, 2], measure)
+    assert shapes == [(100, 784, 256)] * 2
 
 
 def test_choose_threads_does_not_measure_a_single_candidate():
