@@ -33,7 +33,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from doc_block import replace_block
+from doc_block import write_block
 
 ROOT = Path(__file__).resolve().parent.parent
 HIDDEN, BATCH, LR = 256, 128, 1e-3
@@ -380,8 +380,7 @@ def summary(r: dict) -> dict:
 def write_history_doc(path: Path, history: Path) -> None:
     """Every run recorded in bench_history.jsonl, one row each: the machine's swings in view."""
     rows = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
-    lines = ["<!-- bench history: written by benchmarks/bench.py; do not edit by hand -->",
-             "| run | barenet s/epoch | / PyTorch | / FLOP bound | `barenet train` runs (s) | "
+    lines = ["| run | barenet s/epoch | / PyTorch | / FLOP bound | `barenet train` runs (s) | "
              "median | targets met |", "|---|---:|---:|---:|---|---:|---:|"]
     for h in rows:
         walls = sorted(h["train_walls"])
@@ -391,15 +390,13 @@ def write_history_doc(path: Path, history: Path) -> None:
             f"{h['barenet_epoch'] / h['flop_bound_6NP']:.2f} | "
             f"{', '.join(f'{w:.2f}' for w in h['train_walls'])} | {walls[len(walls) // 2]:.2f} | "
             f"{sum(h['met'])} of {len(h['met'])} |")
-    lines.append("<!-- end bench history -->")
-    replace_block(path, "<!-- bench history", "<!-- end bench history -->", "\n".join(lines))
+    write_block(path, "bench history", "benchmarks/bench.py", lines)
 
 
 def write_doc(path: Path, r: dict) -> None:
     """The measured part of docs/performance.md, between markers; the rest is hand-written."""
     pe = r["per_epoch_median"]
     lines = [
-        "<!-- measured: written by benchmarks/bench.py; do not edit by hand -->",
         f"Measured {r['date']} on {r['machine']} (Python {r['python']}), "
         f"{r['rounds']} interleaved rounds of {r['epochs']} epochs each, median of the epochs "
         "after each round's first (peak memory: the larger round; predict: the faster round):",
@@ -451,8 +448,7 @@ def write_doc(path: Path, r: dict) -> None:
     for row in r["profile"]["rows"]:
         lines.append(f"| `{row['function']}` | {row['calls'] // 2} | {row['seconds_per_epoch']:.3f} | "
                      f"{100 * row['share']:.1f} % |")
-    lines.append("<!-- end measured -->")
-    replace_block(path, "<!-- measured", "<!-- end measured -->", "\n".join(lines))
+    write_block(path, "measured", "benchmarks/bench.py", lines)
 
 
 if __name__ == "__main__":

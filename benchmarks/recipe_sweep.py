@@ -25,7 +25,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from doc_block import replace_block
+from doc_block import write_block
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads
 
@@ -109,8 +109,7 @@ def main() -> None:
 
 
 def write_doc(path: Path, results: list[dict]) -> None:
-    lines = ["<!-- recipe sweep: written by benchmarks/recipe_sweep.py; do not edit by hand -->",
-             f"Seeds {', '.join(map(str, SEEDS))} (each draws the validation split, the "
+    lines = [f"Seeds {', '.join(map(str, SEEDS))} (each draws the validation split, the "
              f"initialization and the batch order); affordable means cost <= {MAX_COST:g}.", "",
              "| candidate (Adam, cosine) | cost | mean validation | mean test | lowest test | |",
              "|---|---:|---:|---:|---:|---|"]
@@ -118,8 +117,7 @@ def write_doc(path: Path, results: list[dict]) -> None:
         mark = "chosen" if r["chosen"] else ("" if r["cost"] <= MAX_COST else "too slow")
         lines.append(f"| {label(r['candidate'])} | {r['cost']:.1f} | {100 * r['val_mean']:.2f} % | "
                      f"{100 * r['test_mean']:.2f} % | {100 * r['test_min']:.2f} % | {mark} |")
-    lines.append("<!-- end recipe sweep -->")
-    replace_block(path, "<!-- recipe sweep", "<!-- end recipe sweep -->", "\n".join(lines))
+    write_block(path, "recipe sweep", "benchmarks/recipe_sweep.py", lines)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from itertools import islice
 from pathlib import Path
 
 import numpy as np
-from doc_block import replace_block
+from doc_block import write_block
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAPE = (128, 784, 192)  # the default recipe's first layer at batch 128
@@ -100,8 +100,7 @@ def main() -> None:
               "rounds_where_one_thread_trained_faster": two_slower}
     out = ROOT / "benchmarks" / "results" / "thread_choice.json"
     out.write_text(json.dumps(result, indent=2))
-    lines = ["<!-- thread choice: written by benchmarks/thread_choice.py; do not edit by hand -->",
-             f"Measured {result['date']}, {args.rounds} rounds; one thread trained faster in "
+    lines = [f"Measured {result['date']}, {args.rounds} rounds; one thread trained faster in "
              f"{two_slower} of them.", "",
              "| what `--threads auto` times | rounds it named the faster count for training |",
              "|---|---:|",
@@ -118,9 +117,8 @@ def main() -> None:
                  for kind in ("product", "step", "training")]
         lines.append(f"| {winner} thread{'s' if winner > 1 else ''} trained faster | {len(group)} | "
                      + " | ".join(cells) + " |")
-    lines.append("<!-- end thread choice -->")
-    replace_block(ROOT / "docs" / "performance.md", "<!-- thread choice",
-                  "<!-- end thread choice -->", "\n".join(lines))
+    write_block(ROOT / "docs" / "performance.md", "thread choice", "benchmarks/thread_choice.py",
+                lines)
     print(f"right: {right}; wrote {out} and docs/performance.md")
 
 
