@@ -296,7 +296,7 @@ def test_initial_cross_entropy_is_about_log_ten():
 def _real_mnist(n: int) -> tuple[np.ndarray, np.ndarray]:
     """The first n test images of the MNIST copy shipped in the package, read here directly
     from the IDX files (header: magic, count, rows, cols as big-endian int32)."""
-    data = Path(bn.__file__).parent / "datasets" / "data"
+    data = Path(bn.__file__).parent / "data" / "mnist"
     images, labels = data / "t10k-images-idx3-ubyte.gz", data / "t10k-labels-idx1-ubyte.gz"
     if not images.exists():
         pytest.skip("the packaged MNIST files are not present")

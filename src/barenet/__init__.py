@@ -3,21 +3,24 @@
 The public API, re-exported here; see the modules for the math.
 """
 
-from .activations import ACTIVATIONS, get_activation, sigmoid, softmax
-from .augment import RandomShift
+from . import _moved
+from .data.augment import RandomShift
 from .errors import BarenetError, DataError, DivergenceError, ModelFileError
-from .gradcheck import GradcheckResult, gradcheck
-from .history import History
-from .init import get_initializer, initialize
-from .io import load_model, save_model
-from .layers import ActivationLayer, Dense, Dropout, Param
-from .losses import Loss, as_target, get_loss, one_hot
-from .model import MLP
-from .optim import SGD, Adam, AdamW, Optimizer, make_optimizer
-from .schedules import Schedule, get_schedule
-from .training import Checkpoint, EarlyStopping, Trainer, evaluate, fit
+from .export.native import load_model, save_model
+from .nn.activations import ACTIVATIONS, get_activation, sigmoid, softmax
+from .nn.gradcheck import GradcheckResult, gradcheck
+from .nn.init import get_initializer, initialize
+from .nn.layers import ActivationLayer, Dense, Dropout, Param
+from .nn.losses import Loss, as_target, get_loss, one_hot
+from .nn.model import MLP
+from .nn.optim import SGD, Adam, AdamW, Optimizer, make_optimizer
+from .nn.schedules import Schedule, get_schedule
+from .train.history import History
+from .train.trainer import Checkpoint, EarlyStopping, Trainer, evaluate, fit
 
 __version__ = "0.1.0"
+
+_moved.install()
 
 __all__ = [
     "ACTIVATIONS", "MLP", "SGD", "ActivationLayer", "Adam", "AdamW", "BarenetError",

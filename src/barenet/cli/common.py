@@ -1,0 +1,53 @@
+"""What every command shares: the one-line error style, ``--json``/``--quiet``, the console,
+JSON printing, and finding a model file from a path.
+
+Every user mistake raises :class:`~barenet.errors.BarenetError`; :func:`barenet.cli.main` prints
+it as one line ``barenet: error: ...`` on stderr and exits with :data:`EXIT_USAGE`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import BarenetError
+from ..train.history import finite_json
+
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports errors in barenet's one-line style (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise BarenetError(f"{message} (see `{self.prog} --help`)")
+
+
+def add_output_flags(p: argparse.ArgumentParser) -> None:
+    """``--quiet``/``-q`` and ``--json``, the same on every command."""
+    p.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+
+
+def console_for(args: argparse.Namespace) -> Any:
+    """A rich Console on stdout, silent under ``--quiet`` or ``--json``."""
+    from rich.console import Console
+
+    return Console(quiet=bool(args.quiet or args.json), highlight=False)
+
+
+def print_json(data: Any) -> None:
+    """``data`` as indented JSON on stdout, non-finite floats as null."""
+    print(json.dumps(finite_json(data), indent=2))
+
+
+def model_path(path: str) -> Path:
+    """The model.npz a path names: the file itself, or ``RUN/model.npz`` for a run directory."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "model.npz"
+    if not p.exists():
+        raise BarenetError(f"model file {p} not found; give a model.npz file or a run directory")
+    return p

@@ -1,0 +1,176 @@
+"""``barenet evaluate``, ``predict`` and ``info``: what a saved model does on data."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import BarenetError
+from .common import add_output_flags, console_for, model_path, print_json
+
+
+def add_parsers(sub: Any) -> None:
+    ev = sub.add_parser("evaluate", help="accuracy, confusion matrix and per-class table of a model")
+    ev.add_argument("model", help="a model.npz file or a run directory")
+    ev.add_argument("--data",
+                    help="a directory of MNIST-format files or an .npz (default: the model's test set)")
+    ev.add_argument("--dataset", help="evaluate on this built-in data set instead")
+    ev.add_argument("--split", choices=("test", "train"), default="test")
+    add_output_flags(ev)
+    ev.set_defaults(handler=cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="label images (PNG/JPEG, .npy arrays, IDX files)")
+    pr.add_argument("model", help="a model.npz file or a run directory")
+    pr.add_argument("files", nargs="+", help="images, .npy or IDX files")
+    pr.add_argument("--top", type=int, default=1, help="show the K most likely classes")
+    add_output_flags(pr)
+    pr.set_defaults(handler=cmd_predict)
+
+    info = sub.add_parser("info", help="a model's summary and training configuration")
+    info.add_argument("model", help="a model.npz file or a run directory")
+    add_output_flags(info)
+    info.set_defaults(handler=cmd_info)
+
+
+def load_for_inference(path: str) -> tuple[Any, dict[str, Any], Any, list[str]]:
+    """(model, metadata, input normalizer, class names) of a saved model.
+
+    A model saved from Python without barenet's training metadata has no recorded input
+    scaling: that is a user error (one line), not a crash.
+    """
+    from ..data.preprocess import Normalizer
+    from ..export.native import load_model
+
+    model_file = model_path(path)
+    model, meta = load_model(model_file)
+    scaling = (meta.get("preprocessing") or {}).get("normalizer")
+    if not isinstance(scaling, dict):
+        raise BarenetError(f"{model_file} does not record how its inputs were scaled; save it with "
+                           "metadata={'preprocessing': {'normalizer': Normalizer(...).to_dict()}} "
+                           "or train it with barenet train")
+    classes = meta.get("classes") or [str(i) for i in range(max(2, model.n_outputs))]
+    return model, meta, Normalizer.from_dict(scaling), classes
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..data import load_dataset
+    from ..data.preprocess import flatten, select_digits
+    from ..inspect.metrics import classification_report
+    from ..nn.losses import Loss
+    from ..run.config import DATASETS
+    from ..train.trainer import evaluate, predicted_labels
+
+    model, meta, normalizer, classes = load_for_inference(args.model)
+    dataset_name = args.dataset or meta.get("dataset") or "mnist"
+    if args.data is None and dataset_name not in DATASETS:
+        raise BarenetError(f"the model was trained on {dataset_name}; give its data with --data")
+    ds = load_dataset(dataset_name, data=args.data)
+    x, y = (ds.x_train, ds.y_train) if args.split == "train" else (ds.x_test, ds.y_test)
+    if x is None or y is None:
+        x, y = ds.x_train, ds.y_train
+    digits = meta.get("digits")
+    if digits:
+        x, y = select_digits(x, y, digits[0], digits[1])
+    x = flatten(x)
+    if x.shape[1] != model.n_inputs:
+        raise BarenetError(f"the data have {x.shape[1]} features per sample but the model expects "
+                           f"{model.n_inputs}; evaluate it on data like its training data")
+    loss = Loss(**meta.get("loss", {"name": "cross_entropy", "reduction": "mean"}))
+    value, accuracy, proba = evaluate(model, x, y, loss, normalizer, return_proba=True)
+    predicted = predicted_labels(proba)
+    report = classification_report(y, predicted, classes)
+    if args.json:
+        print_json({"loss": value, "accuracy": accuracy, "samples": int(len(y)), "report": report})
+        return 0
+    console = console_for(args)
+    console.print(f"{len(y)} samples   loss {value:.4f}   accuracy {100 * accuracy:.2f} %")
+    console.print(_confusion_table(report, classes))
+    console.print(_per_class_table(report))
+    return 0
+
+
+def _confusion_table(report: dict[str, Any], classes: Sequence[str]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
+    table.add_column("")
+    for name in classes:
+        table.add_column(str(name), justify="right")
+    for name, row in zip(classes, report["confusion_matrix"], strict=True):
+        table.add_row(str(name), *[str(v) for v in row])
+    return table
+
+
+def _per_class_table(report: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="per class", title_justify="left")
+    for col in ("class", "precision", "recall", "f1", "support"):
+        table.add_column(col, justify="right")
+    for row in report["classes"]:
+        table.add_row(str(row["name"]), f"{row['precision']:.4f}", f"{row['recall']:.4f}",
+                      f"{row['f1']:.4f}", str(row["support"]))
+    table.add_row("macro", f"{report['macro_precision']:.4f}", f"{report['macro_recall']:.4f}",
+                  f"{report['macro_f1']:.4f}", str(report["n_samples"]))
+    return table
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ..data.images import load_inputs
+    from ..data.preprocess import flatten
+    from ..train.trainer import predict_proba_batched
+
+    model, _, normalizer, classes = load_for_inference(args.model)
+    images, names = load_inputs(args.files)
+    x = flatten(images)
+    if x.shape[1] != model.n_inputs:
+        raise BarenetError(f"the inputs have {x.shape[1]} pixels but the model expects {model.n_inputs}")
+    proba = predict_proba_batched(model, x, normalizer)
+    if proba.shape[1] == 1:
+        proba = np.hstack([1 - proba, proba])
+    top = max(1, min(args.top, proba.shape[1]))
+    order = np.argsort(-proba, axis=1)[:, :top]
+    rows = []
+    for i, name in enumerate(names):
+        ranked = [{"label": classes[k], "probability": float(proba[i, k])} for k in order[i]]
+        rows.append({"file": name, "label": ranked[0]["label"],
+                     "probability": ranked[0]["probability"], "top": ranked})
+    if args.json:
+        print_json(rows)
+        return 0
+    console = console_for(args)
+    for row in rows:
+        extra = ""
+        if top > 1:
+            extra = "   (" + ", ".join(f"{r['label']}: {r['probability']:.3f}" for r in row["top"][1:]) + ")"
+        console.print(f"{row['file']}: {row['label']}  p={row['probability']:.4f}{extra}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from ..export.native import load_model
+
+    path = model_path(args.model)
+    model, meta = load_model(path)
+    if args.json:
+        print_json({"file": str(path), "model": model.config(), "parameters": model.n_params(),
+                     "metadata": meta})
+        return 0
+    console = console_for(args)
+    console.print(f"[bold]{path}[/bold]")
+    console.print(model.summary(), markup=False)
+    console.print(f"classes: {', '.join(map(str, meta.get('classes') or []))}")
+    loss = meta.get("loss") or {}
+    console.print(f"loss: {loss.get('name')} ({loss.get('reduction')})")
+    training = meta.get("training") or {}
+    if training:
+        console.print("training configuration:")
+        for key, value in training.items():
+            if value is not None and value != "":
+                console.print(f"  {key} = {value}", markup=False)
+    return 0
+
+

@@ -1,0 +1,91 @@
+"""``barenet report``, ``inspect`` and ``diagnose``: looking inside a run directory."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..errors import BarenetError
+from .common import add_output_flags, console_for, print_json
+
+
+def add_parsers(sub: Any) -> None:
+    rp = sub.add_parser("report", help="rebuild a run's figures and self-contained report.html")
+    rp.add_argument("run", help="a run directory")
+    add_output_flags(rp)
+    rp.set_defaults(handler=cmd_report)
+
+    ins = sub.add_parser("inspect", help="print the worst predictions and write the image grids")
+    ins.add_argument("run", help="a run directory")
+    ins.add_argument("--top", "-k", type=int, default=10, metavar="K", help="how many worst predictions")
+    ins.add_argument("--split", choices=("test", "validation", "train"),
+                     help="which split (default: test, else validation)")
+    add_output_flags(ins)
+    ins.set_defaults(handler=cmd_inspect)
+
+    dg = sub.add_parser("diagnose", help="explain why a run does not learn, and how to fix it")
+    dg.add_argument("run", help="a run directory")
+    add_output_flags(dg)
+    dg.set_defaults(handler=cmd_diagnose)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..run.report import write_report
+
+    path = write_report(args.run)
+    if args.json:
+        print_json({"report": str(path)})
+    else:
+        console_for(args).print(f"wrote {path} (figures in {path.parent / 'figures'})")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from ..run.report import inspect_run
+
+    if args.top < 1:
+        raise BarenetError(f"--top must be at least 1; got {args.top}")
+    found = inspect_run(args.run, k=args.top, split=args.split)
+    figures = {k: str(v) for k, v in found["figures"].items()}
+    if args.json:
+        print_json({"split": found["split"], "worst": found["worst"], "figures": figures})
+        return 0
+    console = console_for(args)
+    table = Table(title=f"worst predictions ({found['split']} split, highest loss first)",
+                  title_justify="left")
+    for col in ("index", "true", "predicted", "p(predicted)", "p(true)", "loss"):
+        table.add_column(col, justify="right")
+    for w in found["worst"]:
+        table.add_row(str(w["index"]), w["true_name"], w["predicted_name"],
+                      f"{w['proba'][w['predicted']]:.3f}", f"{w['true_proba']:.3f}", f"{w['loss']:.3f}")
+    console.print(table)
+    for name, path in figures.items():
+        console.print(f"{name}: {path}", markup=False)
+    return 0
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from ..run.report import load_run, run_findings
+
+    view = load_run(args.run)
+    findings = run_findings(view)
+    if args.json:
+        print_json({"run": str(args.run), "findings": [f.to_dict() for f in findings],
+                     "data_error": view.data_error})
+        return 0
+    console = console_for(args)
+    if view.data_error:
+        console.print(f"note: activation checks skipped, the data could not be loaded: {view.data_error}",
+                      markup=False)
+    if not findings:
+        console.print("no problem found: the loss decreases, the gradients flow and the hidden "
+                      "units are alive")
+        return 0
+    for f in findings:
+        when = f" (from epoch {f.epoch})" if f.epoch else ""
+        console.print(f"[bold yellow]{f.title}[/bold yellow]{when}")
+        console.print(f"  {f.explanation}", markup=False)
+        console.print(f"  fix: {f.fix}", markup=False)
+    return 0

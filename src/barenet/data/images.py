@@ -1,0 +1,318 @@
+"""Turn user images and arrays into MNIST-style 28 x 28 uint8 inputs (for ``barenet predict``).
+
+MNIST digits are light ink on a black background, size-normalized to fit a 20 x 20 box (aspect
+ratio kept, anti-aliased) and placed in a 28 x 28 field so that their centre of mass sits at
+the centre. :func:`mnist_style` repeats that recipe for a grayscale image of any size:
+
+1. scale to 0..255; if the background is light (median of the border pixels > 127), invert,
+   so the digit is light on dark;
+2. subtract the background level b (border median) and stretch the contrast:
+   ``g = 255 * max(x - b, 0) / max(x - b)``; an image whose ink contrast ``max(x - b)`` is
+   below :data:`MIN_CONTRAST` is blank and raises :class:`DataError`;
+3. crop to the bounding box of the ink (pixels with g > ``ink_threshold * 255``);
+4. resize so the longer side is 20 pixels with Pillow's BILINEAR filter (a triangle filter
+   widened when shrinking, so it anti-aliases; unlike LANCZOS it never rings);
+5. paste into a black 28 x 28 canvas at the integer offset that puts the patch's centre of mass
+   ``(sum_ij g_ij * (i, j)) / sum_ij g_ij`` closest to (14, 14), clipped so the patch stays
+   inside the canvas.
+
+Already-prepared digits are left alone: an image that is already 28 x 28 with a dark
+background (border median <= 127) is returned unchanged (only converted to uint8), so a real
+MNIST digit saved as PNG round-trips exactly. Arrays read from ``.npy`` and IDX files are
+likewise taken as already prepared (only scaled to uint8), since those formats hold data sets.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+import tokenize
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import BarenetError, DataError
+from ..export.native import read_npy_header
+
+Array = np.ndarray
+
+SIZE = 28  #: MNIST side length
+BOX = 20  #: the digit is scaled to fit a BOX x BOX square
+CENTRE = SIZE / 2  #: target centre of mass (row, column), in pixel-index coordinates
+MIN_CONTRAST = 32.0  #: least ink-minus-background level (0..255) that counts as a digit
+MAX_SIDE = 1024  #: image files are first shrunk to at most this many pixels on a side
+SHAPES_HINT = "expected (28, 28), (N, 28, 28) or (N, 784)"
+FORMATS_HINT = "give PNG/JPEG images, .npy arrays or IDX files"
+#: What numpy's .npy header parser raises on corrupt bytes.
+_READ_ERRORS = (OSError, EOFError, ValueError, TypeError, KeyError, IndexError, OverflowError,
+                MemoryError, RuntimeError, SyntaxError, tokenize.TokenError)
+
+
+# ----------------------------------------------------------------------------- pixel scale
+def _to_255(a: Array, name: str) -> Array:
+    """Pixel values as float64 on a 0..255 scale.
+
+    bool -> {0, 255}; integers must lie in 0..255; floats must be finite and lie in [0, 1]
+    (multiplied by 255) or in [0, 255].
+    """
+    if a.dtype == bool:
+        return a.astype(np.float64) * 255.0
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise DataError(f"{name} has dtype {a.dtype}; pixels must be numbers")
+    g = a.astype(np.float64)
+    if not np.all(np.isfinite(g)):
+        raise DataError(f"{name} holds NaN or inf pixels; fix or drop those images")
+    lo, hi = (float(g.min()), float(g.max())) if g.size else (0.0, 0.0)
+    if lo < 0 or hi > 255:
+        raise DataError(f"{name} has pixel values in [{lo:g}, {hi:g}]; pixels must lie in "
+                        "[0, 1] or [0, 255]")
+    if np.issubdtype(a.dtype, np.floating) and hi <= 1.0:
+        g *= 255.0
+    return g
+
+
+def _to_uint8(g: Array) -> Array:
+    return np.clip(np.floor(g + 0.5), 0, 255).astype(np.uint8)
+
+
+def _border(g: Array) -> Array:
+    """The pixels of the outermost rows and columns."""
+    return np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+
+
+# ----------------------------------------------------------------------------- the recipe
+def _ink_box(g: Array, threshold: float) -> tuple[slice, slice]:
+    """Row and column slices of the bounding box of the pixels above ``threshold``."""
+    mask = g > threshold
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def _fit_box(crop: Array) -> Array:
+    """Resize so the longer side is BOX pixels, keeping the aspect ratio (float, 0..255)."""
+    h, w = crop.shape
+    scale = BOX / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    if (nh, nw) == (h, w):
+        return crop
+    out = Image.fromarray(crop.astype(np.float32)).resize((nw, nh), Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(out, dtype=np.float64), 0.0, 255.0)
+
+
+def _centre_of_mass(patch: Array) -> tuple[float, float]:
+    """(row, column) centre of mass ``sum g * (i, j) / sum g`` (geometric centre if empty)."""
+    total = patch.sum()
+    if total <= 0:
+        return (patch.shape[0] - 1) / 2, (patch.shape[1] - 1) / 2
+    rows = np.arange(patch.shape[0]) @ patch.sum(axis=1) / total
+    cols = np.arange(patch.shape[1]) @ patch.sum(axis=0) / total
+    return float(rows), float(cols)
+
+
+def _paste_centred(patch: Array) -> Array:
+    """A SIZE x SIZE black canvas with ``patch`` placed so its centre of mass is at CENTRE."""
+    h, w = patch.shape
+    cy, cx = _centre_of_mass(patch)
+    top = min(max(math.floor(CENTRE - cy + 0.5), 0), SIZE - h)
+    left = min(max(math.floor(CENTRE - cx + 0.5), 0), SIZE - w)
+    canvas = np.zeros((SIZE, SIZE), dtype=np.float64)
+    canvas[top:top + h, left:left + w] = patch
+    return canvas
+
+
+def mnist_style(image: Array, name: str = "image", ink_threshold: float = 0.2) -> Array:
+    """A 2-D grayscale image (any size; uint8, bool or float) -> MNIST-style uint8 (28, 28).
+
+    See the module docstring for the recipe. ``name`` labels error messages (e.g. the file).
+    ``ink_threshold`` (a fraction of the stretched peak) decides which pixels bound the digit.
+    """
+    a = np.asarray(image)
+    if a.ndim != 2 or a.size == 0:
+        raise DataError(f"{name} must be a 2-D grayscale image; got an array of shape {a.shape}")
+    g = _to_255(a, name)
+    border = _border(g)
+    light_background = bool(np.median(border) > 127)
+    if light_background:
+        g = 255.0 - g
+        border = 255.0 - border
+    background = float(np.median(border))
+    ink = np.clip(g - background, 0.0, None)
+    contrast = float(ink.max())
+    if contrast < MIN_CONTRAST:
+        raise DataError(f"{name} has no ink (the image is blank or nearly uniform); "
+                        "give an image of one handwritten digit")
+    if g.shape == (SIZE, SIZE) and not light_background:
+        return _to_uint8(g)  # already MNIST-style: keep it exactly
+    ink *= 255.0 / contrast
+    crop = ink[_ink_box(ink, ink_threshold * 255.0)]
+    return _to_uint8(_paste_centred(_fit_box(crop)))
+
+
+# ----------------------------------------------------------------------------- image files
+def _has_alpha(img: Image.Image) -> bool:
+    return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+
+
+def _grayscale(img: Image.Image) -> Array:
+    """A Pillow image as a 2-D array: alpha composited on white, 16-bit scaled to 0..255."""
+    if img.mode.startswith("I;16"):
+        return np.asarray(img, dtype=np.float64) / 257.0
+    if img.mode in ("I", "F"):
+        g = np.asarray(img, dtype=np.float64)
+        return g / 257.0 if img.mode == "I" and g.size and g.max() > 255 else g
+    if _has_alpha(img):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return np.array(img.convert("L"), dtype=np.uint8)
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())[:100]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _shrink(g: Array) -> Array:
+    """Downscale (anti-aliased) so the longer side is at most MAX_SIDE pixels."""
+    h, w = g.shape
+    scale = MAX_SIDE / max(h, w)
+    if scale >= 1:
+        return g
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    out = Image.fromarray(g.astype(np.float32)).resize(size, Image.Resampling.BILINEAR)
+    return np.asarray(out, dtype=np.float64)
+
+
+def _read_image(path: Path) -> Array:
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns below twice its pixel limit; a warning would be a second
+            # line on stderr, so a possible decompression bomb is refused outright.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.format == "JPEG":
+                    img.draft("L", (MAX_SIDE, MAX_SIDE))  # decode big photos at a reduced scale
+                img.load()
+                g = _grayscale(ImageOps.exif_transpose(img))
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
+            OSError, ValueError, EOFError, SyntaxError, IndexError, KeyError, TypeError,
+            struct.error) as exc:
+        raise DataError(f"{path} is not an image Pillow can read ({_short(exc)}); "
+                        f"{FORMATS_HINT}") from None
+    if g.ndim != 2 or g.size == 0:
+        raise DataError(f"{path} decodes to an empty or odd-shaped image {g.shape}; "
+                        f"{FORMATS_HINT}")
+    return _shrink(g)
+
+
+def _existing_file(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; give the files in it (e.g. {path}/*.png)")
+    return path
+
+
+def load_image(path: str | os.PathLike) -> Array:
+    """Read a PNG/JPEG/BMP/GIF/... image file -> MNIST-style uint8 (28, 28).
+
+    Converted to grayscale ("L"; transparency composited on white; EXIF rotation applied;
+    the first frame of an animation; 16-bit scaled to 8), shrunk (anti-aliased) to at most
+    :data:`MAX_SIDE` pixels on a side so that large photos stay fast, then :func:`mnist_style`.
+    """
+    path = _existing_file(path)
+    return mnist_style(_read_image(path), name=str(path))
+
+
+# ----------------------------------------------------------------------------- arrays
+def as_mnist_batch(array: Array, name: str = "array") -> Array:
+    """An array of prepared digits -> uint8 (N, 28, 28), without re-centring.
+
+    Accepts (28, 28), (784,), (N, 28, 28) and (N, 784); uint8/bool/integer pixels in 0..255,
+    or floats in [0, 1] (times 255, rounded) or [0, 255] (rounded).
+    """
+    a = np.asarray(array)
+    if a.shape in ((SIZE, SIZE), (SIZE * SIZE,)):
+        a = a.reshape(1, SIZE, SIZE)
+    elif a.ndim == 2 and a.shape[1] == SIZE * SIZE:
+        a = a.reshape(-1, SIZE, SIZE)
+    elif not (a.ndim == 3 and a.shape[1:] == (SIZE, SIZE)):
+        raise DataError(f"{name} holds an array of shape {a.shape}; {SHAPES_HINT}")
+    if a.shape[0] == 0:
+        raise DataError(f"{name} holds no images")
+    if a.dtype == np.uint8:
+        return np.ascontiguousarray(a)
+    return _to_uint8(_to_255(a, name))
+
+
+def _read_npy(path: Path) -> Array:
+    """np.load(allow_pickle=False) after checking the header against the file size."""
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            shape, dtype, offset = read_npy_header(f)
+        if dtype.hasobject:
+            raise DataError(f"{path} holds Python objects (pickled data), which barenet never "
+                            "loads; save a numeric array with numpy.save")
+        if min(shape, default=0) < 0 or math.prod(shape) * dtype.itemsize > size - offset:
+            raise ValueError("the file is shorter than its header says (truncated)")
+        return np.load(path, allow_pickle=False)
+    except _READ_ERRORS as exc:
+        if isinstance(exc, BarenetError):
+            raise
+        raise DataError(f"{path} is not a valid .npy file ({_short(exc)}); "
+                        "save arrays with numpy.save") from None
+
+
+def _read_idx(path: Path) -> Array:
+    try:
+        from .idx import read_idx  # late: datasets is optional here
+    except ImportError:
+        raise DataError(f"{path} is an IDX file, but this barenet has no IDX reader "
+                        "(barenet.datasets.idx)") from None
+    return np.asarray(read_idx(path))
+
+
+def _kind(path: Path) -> str:
+    """"npy", "idx" or "image", from the first bytes of the file (not its name)."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head.startswith(b"\x93NUM"):
+        return "npy"
+    if head.startswith(b"\x1f\x8b"):  # gzip: the way IDX files are shipped
+        return "idx"
+    if len(head) == 4 and head[:2] == b"\0\0" and head[2] in (8, 9, 11, 12, 13, 14) and head[3]:
+        return "idx"
+    return "image"
+
+
+def load_inputs(paths: Iterable[str | os.PathLike]) -> tuple[Array, list[str]]:
+    """Many files -> one uint8 (N, 28, 28) array and one name per image.
+
+    Images (any size) go through :func:`load_image`; ``.npy`` and IDX files (recognized by
+    their first bytes) hold prepared digits (see :func:`as_mnist_batch`). An array file with
+    several images names them ``file[0]``, ``file[1]``, ...
+    """
+    batches: list[Array] = []
+    names: list[str] = []
+    for raw in paths:
+        path = _existing_file(raw)
+        kind = _kind(path)
+        if kind == "image":
+            batches.append(load_image(path)[None])
+            names.append(str(path))
+            continue
+        array = _read_npy(path) if kind == "npy" else _read_idx(path)
+        batch = as_mnist_batch(array, name=str(path))
+        batches.append(batch)
+        single = array.shape in ((SIZE, SIZE), (SIZE * SIZE,))
+        names.extend([str(path)] if single else [f"{path}[{i}]" for i in range(len(batch))])
+    if not batches:
+        raise DataError(f"no input files given; {FORMATS_HINT}")
+    return np.concatenate(batches), names

@@ -1,0 +1,1 @@
+"""Models out of barenet and back: the native .npz format (no pickle)."""

@@ -1,0 +1,17 @@
+"""JSON that stays valid: NaN and infinities (which JSON cannot hold) become null."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` with every non-finite float inside dicts and lists replaced by None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_json(v) for v in value]
+    return value

@@ -1,0 +1,292 @@
+"""The multilayer perceptron: an ordered list of layers with forward, backward and predict.
+
+``MLP([784, 256, 10], hidden="relu", output="softmax")`` builds
+``Dense(784->256) -> relu -> Dense(256->10) -> softmax``, with a Dropout after each hidden
+activation when ``dropout > 0``.
+
+One training step, written out (this is what :func:`barenet.fit` does per batch)::
+
+    p = model.forward(x, training=True)     # (N, C) output probabilities
+    value = loss.value(p, y)                # scalar
+    model.backward(p, y, loss)              # fills every layer's dW, db
+    optimizer.step(model.params())          # updates W, b in place
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import BarenetError
+from .activations import ACTIVATIONS
+from .layers import ActivationLayer, Dense, Dropout, Layer, Param, pack
+from .losses import Loss, get_loss
+
+Array = np.ndarray
+DTYPES = ("float32", "float64")
+
+
+def _check_dtype(dtype: object) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)  # type: ignore[call-overload]
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in DTYPES:
+        raise BarenetError(f"unsupported dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
+    return dt
+
+
+def _check_activation(name: str, role: str) -> str:
+    if name not in ACTIVATIONS:
+        raise BarenetError(
+            f"unknown {role} activation {name!r}; choose one of: {', '.join(ACTIVATIONS)}"
+        )
+    return name
+
+
+class MLP:
+    """A multilayer perceptron built from layer sizes and activation names.
+
+    Parameters
+    ----------
+    sizes : [n_input, hidden..., n_output], e.g. ``[784, 500, 250, 1]``.
+    hidden : the hidden activation name, or one name per hidden layer.
+    output : the output activation (``softmax`` for classes, ``sigmoid`` for one binary unit).
+    init : weight initializer spec (see :mod:`barenet.init`), e.g. ``"uniform(-1,1)"``, or one
+        spec per Dense layer. ``"auto"``: He for ReLU-family layers, Xavier otherwise.
+    bias_init : initial value of every bias (0 by default), or an initializer spec such as
+        ``"uniform(-1,1)"`` to draw the biases like the weights (the exercises' folded bias).
+    dropout : drop probability after each hidden activation (0 disables), or one per layer.
+    dtype : ``"float32"`` (default, fast) or ``"float64"``.
+    seed : seeds the one ``numpy.random.Generator`` behind initialization and dropout.
+    """
+
+    def __init__(
+        self, sizes: Sequence[int], hidden: str | Sequence[str] = "relu",
+        output: str = "softmax", init: str | Sequence[str] = "auto", bias_init: float | str = 0.0,
+        dropout: float | Sequence[float] = 0.0, dtype: str | np.dtype | type = "float32",
+        seed: int | None = 0,
+    ) -> None:
+        given_sizes = list(sizes)
+        try:
+            sizes = [int(s) for s in given_sizes]
+        except (TypeError, ValueError):
+            sizes = []
+        if (len(sizes) < 2 or min(sizes) < 1
+                or any(s != g for s, g in zip(sizes, given_sizes, strict=True))):
+            raise BarenetError(
+                "sizes must list at least an input and an output size, all positive whole "
+                f"numbers, e.g. [784, 100, 10]; got {given_sizes}"
+            )
+        n_hidden = len(sizes) - 2
+        hiddens = [hidden] * n_hidden if isinstance(hidden, str) else list(hidden)
+        inits = [init] * (n_hidden + 1) if isinstance(init, str) else list(init)
+        drops = [dropout] * n_hidden if np.isscalar(dropout) else list(dropout)  # type: ignore[arg-type]
+        for what, given, want in (("hidden activations", hiddens, n_hidden),
+                                  ("initializers", inits, n_hidden + 1),
+                                  ("dropout rates", drops, n_hidden)):
+            if len(given) != want:
+                raise BarenetError(f"expected {want} {what} for sizes {sizes}; got {len(given)}")
+        for h in hiddens if not isinstance(hidden, str) else [hidden]:
+            _check_activation(h, "hidden")
+        for rate in drops:
+            if not 0.0 <= float(rate) < 1.0:
+                raise BarenetError(f"dropout rate must be in [0, 1); got {rate}")
+        _check_activation(output, "output")
+        if output == "softmax" and sizes[-1] < 2:
+            raise BarenetError("a softmax output needs at least 2 units; use sigmoid for one unit")
+        self.sizes = sizes
+        self.hidden = hiddens
+        self.output = output
+        self.inits = inits
+        self.bias_init = bias_init if isinstance(bias_init, str) else float(bias_init)
+        self.dropout = [float(d) for d in drops]
+        self.dtype = _check_dtype(dtype)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        activations = hiddens + [output]
+        self.layers: list[Layer] = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            self.layers.append(Dense(n_in, n_out, init=inits[i], activation=activations[i],
+                                     bias_init=bias_init, rng=self.rng, dtype=self.dtype))
+            self.layers.append(ActivationLayer(activations[i]))
+            if i < n_hidden and self.dropout[i] > 0:
+                self.layers.append(Dropout(self.dropout[i], rng=self.rng))
+        self._pack_parameters()
+
+    def __setstate__(self, state: dict) -> None:
+        """After unpickling (or copy.deepcopy) pack the parameters again: pickle restores each
+        view as a separate array."""
+        self.__dict__.update(state)
+        self._pack_parameters()
+
+    def _pack_parameters(self) -> None:
+        """Move every W and b into one contiguous vector, and every dW and db into another
+        (:func:`barenet.layers.pack`). The layers keep views, so nothing else changes, and an
+        optimizer updates all parameters with one NumPy call per operation."""
+        dense = self.dense_layers
+        _, values = pack([a for layer in dense for a in (layer.W, layer.b)])
+        _, grads = pack([a for layer in dense for a in (layer.dW, layer.db)])
+        for i, layer in enumerate(dense):
+            layer.W, layer.b = values[2 * i], values[2 * i + 1]
+            layer.dW, layer.db = grads[2 * i], grads[2 * i + 1]
+
+    # ----------------------------------------------------------------- structure
+    @property
+    def dense_layers(self) -> list[Dense]:
+        return [layer for layer in self.layers if isinstance(layer, Dense)]
+
+    @property
+    def n_inputs(self) -> int:
+        return self.sizes[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.sizes[-1]
+
+    def params(self) -> list[Param]:
+        """Every trainable array with its gradient, in layer order (W1, b1, W2, b2, ...)."""
+        out = []
+        for i, dense in enumerate(self.dense_layers):
+            for p in dense.params():
+                out.append(Param(f"layer{i + 1}.{p.name}", p.value, p.grad, p.decay))
+        return out
+
+    def n_params(self) -> int:
+        return sum(p.value.size for p in self.params())
+
+    def config(self) -> dict:
+        """The constructor arguments, enough to rebuild this architecture."""
+        return {"sizes": list(self.sizes), "hidden": list(self.hidden), "output": self.output,
+                "init": list(self.inits), "bias_init": self.bias_init,
+                "dropout": list(self.dropout), "dtype": self.dtype.name, "seed": self.seed}
+
+    def summary(self) -> str:
+        """A table of layers, shapes and parameter counts."""
+        rows = [("layer", "output shape", "parameters")]
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                rows.append((layer.describe(), f"(N, {layer.n_out})",
+                             f"{layer.W.size + layer.b.size:,}"))
+            else:
+                rows.append((layer.describe(), "", "0"))
+        width = [max(len(r[c]) for r in rows) for c in range(3)]
+        lines = [f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]:>{width[2]}}" for r in rows]
+        lines.insert(1, "-" * len(lines[0]))
+        lines.append("-" * len(lines[0]))
+        lines.append(f"total parameters: {self.n_params():,}   dtype: {self.dtype.name}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"MLP({self.sizes}, hidden={self.hidden}, output={self.output!r}, "
+                f"dtype={self.dtype.name!r})")
+
+    # ----------------------------------------------------------------- passes
+    def _as_input(self, x: Array) -> Array:
+        x = np.asarray(x)
+        if x.ndim == 0:
+            raise BarenetError(
+                f"input must be an array of samples (N, {self.n_inputs}) or one sample "
+                f"({self.n_inputs},); got a scalar"
+            )
+        if x.ndim == 1:
+            x = x.reshape(1, -1)
+        if x.ndim > 2:
+            x = x.reshape(x.shape[0], -1)
+        if x.shape[1] != self.n_inputs:
+            raise BarenetError(
+                f"input has {x.shape[1]} features per sample but the model expects "
+                f"{self.n_inputs}"
+            )
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        return x
+
+    def forward(self, x: Array, training: bool = False, copy: bool = True) -> Array:
+        """Output of the network for x (N, n_inputs) -> (N, n_outputs).
+
+        ``training=True`` applies dropout and keeps what :meth:`backward` needs. With
+        ``copy=False`` the returned array is the model's own buffer (valid until the next
+        forward): the training loop uses this to avoid a copy per batch.
+        """
+        out = self._as_input(x)
+        for layer in self.layers:
+            out = layer.forward(out, training)
+        return out.copy() if copy else out
+
+    def backward(self, p: Array, y: Array, loss: Loss | str) -> None:
+        """Backpropagate loss(p, y) through every layer, filling each ``dW`` and ``db``.
+
+        ``p`` is the output of the latest ``forward(..., training=True)``. For the fused pairs
+        (sigmoid + binary cross-entropy, softmax + cross-entropy) the gradient at the output
+        pre-activation is ``p - y`` directly and the output activation's backward is skipped.
+        ``p`` may be overwritten.
+        """
+        loss = get_loss(loss)
+        layers = self.layers
+        if loss.is_fused_with(self.output):
+            g = loss.fused_gradient(p, y, out=p)
+            layers = layers[:-1]
+        else:
+            g = layers[-1].backward(loss.gradient(p, y))
+            layers = layers[:-1]
+        last = len(layers) - 1
+        for i in range(last, -1, -1):
+            g = layers[i].backward(g, need_input_grad=i > 0)
+
+    def loss_and_gradients(self, x: Array, y: Array, loss: Loss | str) -> float:
+        """Forward in training mode, the loss value, then backward. Returns the loss."""
+        loss = get_loss(loss)
+        p = self.forward(x, training=True, copy=False)
+        value = loss.value(p, y)
+        self.backward(p, y, loss)
+        return value
+
+    def predict_proba(self, x: Array, batch_size: int = 8192) -> Array:
+        """Output probabilities (N, n_outputs), computed in inference mode, in batches."""
+        x = np.asarray(x)
+        if x.ndim == 1:
+            x = x.reshape(1, -1)
+        n = x.shape[0]
+        if n <= batch_size:
+            return self.forward(x, training=False)
+        out = np.empty((n, self.n_outputs), dtype=self.dtype)
+        for start in range(0, n, batch_size):
+            out[start:start + batch_size] = self.forward(x[start:start + batch_size], copy=False)
+        return out
+
+    def predict(self, x: Array, threshold: float = 0.5) -> Array:
+        """Class indices (N,): argmax for several outputs, ``p > threshold`` for one unit."""
+        p = self.predict_proba(x)
+        if self.n_outputs == 1:
+            return (p[:, 0] > threshold).astype(np.int64)
+        return np.argmax(p, axis=1)
+
+    # ----------------------------------------------------------------- copies
+    def astype(self, dtype: str | np.dtype | type) -> MLP:
+        """A copy of this model with parameters in ``dtype`` (e.g. float64 for gradient checks)."""
+        clone = MLP(self.sizes, self.hidden, self.output, ["zeros"] * len(self.dense_layers),
+                    0.0, self.dropout, dtype, self.seed)
+        for mine, theirs in zip(self.params(), clone.params(), strict=True):
+            theirs.value[...] = mine.value
+        clone.inits, clone.bias_init = list(self.inits), self.bias_init
+        return clone
+
+    def copy(self) -> MLP:
+        return self.astype(self.dtype)
+
+    def get_weights(self) -> list[Array]:
+        """Copies of every parameter array, in :meth:`params` order."""
+        return [p.value.copy() for p in self.params()]
+
+    def set_weights(self, weights: Sequence[Array]) -> None:
+        """Overwrite every parameter in place from arrays in :meth:`params` order."""
+        params = self.params()
+        if len(weights) != len(params):
+            raise BarenetError(f"expected {len(params)} arrays, got {len(weights)}")
+        for p, w in zip(params, weights, strict=True):
+            w = np.asarray(w)
+            if w.shape != p.value.shape:
+                raise BarenetError(f"{p.name}: expected shape {p.value.shape}, got {w.shape}")
+            p.value[...] = w

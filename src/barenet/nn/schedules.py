@@ -1,0 +1,100 @@
+"""Learning-rate schedules: the learning rate as a function of training progress.
+
+Progress ``t`` is measured in epochs and advances by 1/(batches per epoch) after every batch,
+so one rule serves every batching mode. ``base`` is the optimizer's initial learning rate and
+``total`` the number of epochs of the run.
+
+==========================  =============================================================
+spec                        lr(t)
+==========================  =============================================================
+``constant``                base
+``step(k,gamma)``           base * gamma ^ floor(t / k)          (decays every k epochs)
+``exponential(gamma)``      base * gamma ^ floor(t)              (decays every epoch)
+``cosine``                  min + (base - min) (1 + cos(pi t / total)) / 2   (``cosine(min)``)
+``warmup(w)+<schedule>``    base * max(t / w, 0.01) for t < w, then <schedule> at t - w
+                            over total - w epochs
+==========================  =============================================================
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import BarenetError
+
+SCHEDULE_NAMES = ("constant", "step(k,gamma)", "exponential(gamma)", "cosine", "cosine(min_lr)",
+                  "warmup(epochs)+<schedule>")
+_SPEC = re.compile(r"^\s*([a-z_]+)\s*(?:\(([^()]*)\))?\s*$")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A parsed schedule: call it with (base, t, total) to get the learning rate."""
+
+    spec: str
+    rule: Callable[[float, float, float], float]
+
+    def __call__(self, base: float, t: float, total: float) -> float:
+        return self.rule(base, t, total)
+
+
+def _numbers(name: str, raw: str | None, count: tuple[int, ...], usage: str) -> list[float]:
+    try:
+        args = [float(a) for a in raw.split(",")] if raw else []
+    except ValueError:
+        raise BarenetError(
+            f"schedule {name!r}: arguments must be numbers; usage: {usage}") from None
+    if len(args) not in count:
+        raise BarenetError(f"schedule {name!r} takes {usage}")
+    return args
+
+
+def _single(spec: str) -> Callable[[float, float, float], float]:
+    match = _SPEC.match(spec.lower())
+    if not match:
+        raise BarenetError(
+            f"cannot read schedule {spec!r}; choose one of: {', '.join(SCHEDULE_NAMES)}")
+    name, raw = match.groups()
+    if name == "constant":
+        _numbers(name, raw, (0,), "no arguments")
+        return lambda base, t, total: base
+    if name == "step":
+        k, gamma = _numbers(name, raw, (2,), "step(every_epochs, gamma), e.g. step(10,0.5)")
+        if k <= 0:
+            raise BarenetError("step(k, gamma) needs k > 0 epochs")
+        return lambda base, t, total: base * gamma ** math.floor(t / k + 1e-9)
+    if name == "exponential":
+        (gamma,) = _numbers(name, raw, (1,), "exponential(gamma), e.g. exponential(0.95)")
+        return lambda base, t, total: base * gamma ** math.floor(t + 1e-9)
+    if name == "cosine":
+        args = _numbers(name, raw, (0, 1), "cosine or cosine(min_lr)")
+        floor = args[0] if args else 0.0
+        return lambda base, t, total: floor + (base - floor) * 0.5 * (
+            1 + math.cos(math.pi * min(t / total, 1.0) if total > 0 else 0.0))
+    raise BarenetError(f"unknown schedule {spec!r}; choose one of: {', '.join(SCHEDULE_NAMES)}")
+
+
+def get_schedule(spec: str | None) -> Schedule:
+    """Parse a schedule spec such as ``"cosine"``, ``"step(10,0.5)"`` or ``"warmup(1)+cosine"``."""
+    spec = (spec or "constant").strip()
+    parts = [part.strip() for part in spec.split("+")]
+    if len(parts) == 1:
+        return Schedule(spec, _single(parts[0]))
+    head = _SPEC.match(parts[0].lower())
+    if len(parts) != 2 or not head or head.group(1) != "warmup":
+        raise BarenetError(f"cannot read schedule {spec!r}; only warmup(w)+<schedule> combines")
+    (w,) = _numbers("warmup", head.group(2), (1,),
+                    "warmup(epochs)+<schedule>, e.g. warmup(1)+cosine")
+    if w <= 0:
+        raise BarenetError("warmup(w) needs w > 0 epochs")
+    after = _single(parts[1])
+
+    def rule(base: float, t: float, total: float) -> float:
+        if t < w:
+            return base * max(t / w, 0.01)
+        return after(base, t - w, max(total - w, 1e-12))
+
+    return Schedule(spec, rule)

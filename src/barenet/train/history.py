@@ -1,0 +1,81 @@
+"""What happened during training, epoch by epoch (and batch by batch for the loss)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..files.atomic import write_text
+from ..files.jsonsafe import finite_json
+
+
+@dataclass
+class History:
+    """Per-epoch records plus the loss of every batch.
+
+    Each record in ``epochs`` holds: ``epoch`` (1-based), ``train_loss`` (mean of the batch
+    losses, weighted by batch size), ``train_accuracy`` (running accuracy of the batches'
+    predictions, taken before each update), ``val_loss`` and ``val_accuracy`` (None without a
+    validation set), ``lr`` (the learning rate at the epoch's last step), ``seconds`` (wall
+    time of the epoch), ``weight_change`` (per Dense layer, ``||W_end - W_start||_2`` over the
+    epoch) and ``grad_norm`` (per Dense layer, the mean over the epoch's batches of ``||dW||_2``).
+    """
+
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    batch_loss: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def column(self, key: str) -> list[Any]:
+        return [record.get(key) for record in self.epochs]
+
+    def __getitem__(self, key: str) -> list[Any]:
+        return self.column(key)
+
+    @property
+    def last(self) -> dict[str, Any]:
+        return self.epochs[-1] if self.epochs else {}
+
+    def flat_rows(self) -> list[dict[str, Any]]:
+        """One flat dict per epoch; per-layer lists become ``weight_change_1``, ... columns."""
+        rows = []
+        for record in self.epochs:
+            row = {}
+            for key, value in record.items():
+                if isinstance(value, list):
+                    for i, v in enumerate(value, start=1):
+                        row[f"{key}_{i}"] = v
+                else:
+                    row[key] = value
+            rows.append(row)
+        return rows
+
+    def to_csv(self) -> str:
+        rows = self.flat_rows()
+        if not rows:
+            return ""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        return buffer.getvalue()
+
+    def save_csv(self, path: str | Path) -> None:
+        write_text(path, self.to_csv())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "batch_loss": self.batch_loss}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> History:
+        return cls(list(data.get("epochs", [])), [float(v) for v in data.get("batch_loss", [])])
+
+    def save_json(self, path: str | Path) -> None:
+        write_text(path, json.dumps(finite_json(self.to_dict())))
+
