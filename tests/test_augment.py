@@ -270,7 +270,7 @@ def test_config_file_shift(tmp_path):
     (["--shift", "-1"], "--shift must be 0 (off) or a positive number of pixels"),
     (["--shift", "28"], "--shift 28 would move the 28x28 images entirely out of view"),
     (["--shift", "8", "--dataset", "digits8"], "--shift 8 would move the 8x8 images"),
-    (["--shift", "one"], "invalid int value"),
+    (["--shift", "one"], "--shift must be 0 (off) or a positive number of pixels; got 'one'"),
 ])
 def test_cli_bad_shift_exits_2_with_one_line(args, fragment, tmp_path, capsys):
     if "digits8" in args:

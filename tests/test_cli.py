@@ -147,7 +147,7 @@ def test_json_output_is_machine_readable(tmp_path, capsys):
     (["train", "--per-class", "5", "--batch-size", "1000", "--val-fraction", "0"], "larger than"),
     (["train", "--data", "/nonexistent/dir"], "/nonexistent/dir"),
     (["train", "--config", "/nonexistent/c.toml"], "not found"),
-    (["train", "--epochs", "many"], "invalid int value"),
+    (["train", "--epochs", "many"], "--epochs must be an integer of at least 1"),
     (["train", "--shift", "-2"], "--shift must be 0 (off)"),
     (["train", "--no-such-flag"], "unrecognized arguments"),
     (["evaluate", "/nonexistent/model.npz"], "not found"),

@@ -42,11 +42,11 @@ def test_train_table_is_accepted(tmp_path):
     ({"normalize": "unit"}, "255, max"),
     ({"val_fraction": 1.5}, "[0, 1)"),
     ({"epochs": 0}, "at least 1"),
-    ({"lr": "fast"}, "lr must be a float"),
+    ({"lr": "fast"}, "--lr must be a finite number > 0"),
     ({"layers": [10, "x"]}, "list of integers"),
     ({"early_stopping": 3, "val_fraction": 0.0}, "validation split"),
     ({"shift": -1}, "--shift must be 0 (off) or a positive number"),
-    ({"shift": 1.5}, "shift must be a int"),
+    ({"shift": 1.5}, "--shift must be 0 (off) or a positive number"),
 ])
 def test_invalid_values_are_named(options, fragment):
     with pytest.raises(BarenetError, match=None) as info:

@@ -92,4 +92,4 @@ def test_search_command(tmp_path, capsys):
     assert set(reply["best"]) == {"layers", "lr"}
     assert (out / "search.csv").exists() and (out / "best" / "config.toml").exists()
     assert main(["search", "--lr", "abc", "--out", str(out)]) == 2
-    assert "cannot read 'abc'" in capsys.readouterr().err
+    assert "--lr must be a finite number > 0; got 'abc'" in capsys.readouterr().err

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..run.options import OPTIONS
 from .common import add_output_flags, console_for, print_json
+from .options import add_flag, flag_value
 
 
 def add_parser(sub: Any) -> None:
@@ -13,7 +15,7 @@ def add_parser(sub: Any) -> None:
     gc.add_argument("--layers", type=int, nargs="+", default=[5, 4], metavar="N",
                     help="hidden sizes of the checked networks (default: 5 4)")
     gc.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error allowed")
-    gc.add_argument("--seed", type=int, default=0)
+    add_flag(gc, OPTIONS["seed"], default="0")
     add_output_flags(gc)
     gc.set_defaults(handler=cmd_gradcheck)
 
@@ -23,7 +25,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 
     from ..nn.gradcheck import gradcheck_matrix
 
-    rows = gradcheck_matrix(hidden_sizes=args.layers, seed=args.seed)
+    rows = gradcheck_matrix(hidden_sizes=args.layers, seed=flag_value(args, "seed"))
     worst = max(r["max_error"] for r in rows)
     failed = [r for r in rows if r["max_error"] > args.tolerance]
     if args.json:

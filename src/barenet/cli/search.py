@@ -9,13 +9,7 @@ from typing import Any
 
 from ..errors import BarenetError
 from .common import add_output_flags, console_for, print_json
-
-#: Options ``barenet search`` can vary (each flag takes one or more values).
-SEARCH_OPTIONS = ("dataset", "digits", "per_class", "normalize", "val_fraction", "shift", "layers", "hidden",
-                  "output", "loss", "reduction", "init", "dropout", "dtype", "optimizer", "lr",
-                  "momentum", "nesterov", "weight_decay", "schedule", "batch_size", "drop_last",
-                  "epochs", "early_stopping", "early_stopping_metric", "seed")
-
+from .options import add_search_flags
 
 
 def add_parser(sub: Any) -> None:
@@ -26,15 +20,14 @@ def add_parser(sub: Any) -> None:
     se.add_argument("--config", help="base options from a TOML file")
     se.add_argument("--data", help="a directory of MNIST-format files or an .npz file")
     se.add_argument("--out", help="output directory (default: runs/search-<timestamp>)")
-    se.add_argument("--random", type=int, metavar="N", help="random search: N configurations")
+    se.add_argument("--random", type=int, metavar="N",
+                    help="random search: N configurations, N >= 1 (default: the whole grid)")
     se.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes (default 1)")
     se.add_argument("--refit-on-all", action="store_true",
                     help="retrain the best configuration on train + validation")
     se.add_argument("--search-seed", type=int, default=0, help="seed of the random search")
     se.add_argument("--no-report", action="store_true", help="skip the best run's figures and report")
-    group = se.add_argument_group("searched options (one or more values each)")
-    for name in SEARCH_OPTIONS:
-        group.add_argument("--" + name.replace("_", "-"), dest=name, nargs="+", metavar="V")
+    add_search_flags(se)
     add_output_flags(se)
     se.set_defaults(handler=cmd_search)
 
@@ -43,22 +36,22 @@ def cmd_search(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from ..run.config import make_config, read_toml
+    from ..run.options import SEARCHABLE
     from ..run.search import parse_space, search
 
+    if args.jobs < 1:
+        raise BarenetError(f"--jobs must be at least 1; got {args.jobs}")
     file_options = read_toml(args.config) if args.config else {}
-    space_text = {name: getattr(args, name) for name in SEARCH_OPTIONS if getattr(args, name)}
-    space = parse_space(space_text)
+    space = parse_space({name: getattr(args, name) for name in SEARCHABLE if getattr(args, name)})
     fixed = {k: v[0] for k, v in space.items() if len(v) == 1}
     searched = {k: v for k, v in space.items() if len(v) > 1}
     base = make_config({**file_options, **fixed, **({"data": args.data} if args.data else {})})
-    if args.jobs < 1:
-        raise BarenetError(f"--jobs must be at least 1; got {args.jobs}")
     out = Path(args.out) if args.out else Path("runs") / datetime.now().strftime("search-%Y%m%d-%H%M%S")
     console = console_for(args)
-    n = args.random if args.random else None
     console.print(f"searching {', '.join(searched) or 'nothing (one configuration)'} -> {out}")
-    result = search(base, searched, out=out, n_random=n, jobs=args.jobs, refit_on_all=args.refit_on_all,
-                    seed=args.search_seed, progress=not (args.quiet or args.json), report=not args.no_report)
+    result = search(base, searched, out=out, n_random=args.random, jobs=args.jobs,
+                    refit_on_all=args.refit_on_all, seed=args.search_seed,
+                    progress=not (args.quiet or args.json), report=not args.no_report)
     if args.json:
         print_json({"csv": str(result.csv_path), "best": result.best, "run_dir": str(result.run_dir),
                      "best_val_accuracy": result.rows[0].get("val_accuracy"),

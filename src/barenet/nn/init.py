@@ -100,6 +100,8 @@ def get_initializer(spec: str, activation: str = "relu") -> Initializer:
         )
     name, raw = match.group(1), match.group(2)
     name = _ALIASES.get(name, name)
+    if name not in {known.split("(")[0] for known in INIT_NAMES}:
+        raise BarenetError(f"unknown initializer {spec!r}; choose one of: {', '.join(INIT_NAMES)}")
     args = _parse_args(name, raw)
     if name == "auto":
         name = "he_normal" if activation in ("relu", "leaky_relu") else "xavier_uniform"

@@ -41,7 +41,40 @@ Array = np.ndarray
 
 LOSS_NAMES = ("squared_error", "binary_cross_entropy", "cross_entropy")
 REDUCTIONS = ("mean", "sum")
-FUSED_PAIRS = {("sigmoid", "binary_cross_entropy"), ("softmax", "cross_entropy")}
+
+#: The output activations each loss can train. The cross-entropies read the outputs as
+#: probabilities: categorical cross-entropy needs one distribution over the classes (softmax),
+#: binary cross-entropy a probability in (0, 1) per unit (sigmoid). Anything else trains to a
+#: wrong answer: a sigmoid with cross_entropy drives every unit to 1 ("loss 0.0000"), an
+#: identity output makes -log p negative. Squared error compares any output with its 0/1
+#: target (E1 trains sigmoid + squared error).
+OUTPUTS_FOR_LOSS = {
+    "cross_entropy": ("softmax",),
+    "binary_cross_entropy": ("sigmoid",),
+    "squared_error": ("identity", "sigmoid", "tanh", "softmax", "relu", "leaky_relu"),
+}
+#: The loss that belongs to an output activation (squared error for all the others).
+LOSS_FOR_OUTPUT = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}
+FUSED_PAIRS = set(LOSS_FOR_OUTPUT.items())
+_NEEDS = {"cross_entropy": "a softmax output (one probability distribution over the classes)",
+          "binary_cross_entropy": "a sigmoid output (a probability in (0, 1) per unit)"}
+
+
+def check_pairing(output: str, loss: str, n_outputs: int | None = None) -> None:
+    """Refuse an output activation and loss that cannot train right (:data:`OUTPUTS_FOR_LOSS`),
+    naming the pairing that is meant; ``n_outputs`` (when known) rules out a one-unit softmax."""
+    if loss not in OUTPUTS_FOR_LOSS:
+        raise BarenetError(f"unknown loss {loss!r}; choose one of: {', '.join(LOSS_NAMES)}")
+    one_unit = "sigmoid + binary_cross_entropy"
+    if output == "softmax" and n_outputs is not None and n_outputs < 2:
+        raise BarenetError(f"a softmax output needs at least 2 units; use {one_unit} for one output unit")
+    if output in OUTPUTS_FOR_LOSS[loss]:
+        return
+    fits_loss = OUTPUTS_FOR_LOSS[loss][0]
+    meant = [one_unit if fits_loss == "softmax" and n_outputs == 1 else f"{fits_loss} + {loss}",
+             f"{output} + {LOSS_FOR_OUTPUT.get(output, 'squared_error')}"]
+    raise BarenetError(f"output {output} with loss {loss} cannot train right: {loss} needs "
+                       f"{_NEEDS[loss]}; use {' or '.join(dict.fromkeys(meant))}")
 
 
 def _eps(dtype: np.dtype) -> float:

@@ -49,6 +49,8 @@ def _numbers(name: str, raw: str | None, count: tuple[int, ...], usage: str) -> 
             f"schedule {name!r}: arguments must be numbers; usage: {usage}") from None
     if len(args) not in count:
         raise BarenetError(f"schedule {name!r} takes {usage}")
+    if not all(math.isfinite(a) for a in args):
+        raise BarenetError(f"schedule {name!r}: arguments must be finite numbers; got {raw!r}")
     return args
 
 
@@ -63,15 +65,20 @@ def _single(spec: str) -> Callable[[float, float, float], float]:
         return lambda base, t, total: base
     if name == "step":
         k, gamma = _numbers(name, raw, (2,), "step(every_epochs, gamma), e.g. step(10,0.5)")
-        if k <= 0:
-            raise BarenetError("step(k, gamma) needs k > 0 epochs")
+        if k <= 0 or gamma <= 0:
+            raise BarenetError(f"step(k, gamma) needs k > 0 epochs and gamma > 0; got {spec!r}")
         return lambda base, t, total: base * gamma ** math.floor(t / k + 1e-9)
     if name == "exponential":
         (gamma,) = _numbers(name, raw, (1,), "exponential(gamma), e.g. exponential(0.95)")
+        if gamma <= 0:
+            raise BarenetError(f"exponential(gamma) needs gamma > 0; got {spec!r}")
         return lambda base, t, total: base * gamma ** math.floor(t + 1e-9)
     if name == "cosine":
         args = _numbers(name, raw, (0, 1), "cosine or cosine(min_lr)")
         floor = args[0] if args else 0.0
+        if floor < 0:
+            raise BarenetError(f"cosine(min_lr) needs min_lr >= 0 (a negative learning rate climbs "
+                               f"the loss); got {spec!r}")
         return lambda base, t, total: floor + (base - floor) * 0.5 * (
             1 + math.cos(math.pi * min(t / total, 1.0) if total > 0 else 0.0))
     raise BarenetError(f"unknown schedule {spec!r}; choose one of: {', '.join(SCHEDULE_NAMES)}")

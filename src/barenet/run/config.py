@@ -5,201 +5,109 @@ run directory all go through :class:`TrainConfig`, so that
 
     barenet train --config runs/RUN/config.toml
 
-reproduces a run bit for bit. Flags override values read from a file.
+reproduces a run bit for bit. Flags override values read from a file. The fields, their
+defaults and their checks come from the option table, :mod:`barenet.run.options`; TOML is
+read with :mod:`tomllib` and written with ``tomli_w``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import tomli_w
 
+from ..data.loader import DATASETS
 from ..errors import BarenetError
 from ..files.atomic import write_text
+from ..nn.losses import LOSS_FOR_OUTPUT, OUTPUTS_FOR_LOSS, check_pairing
+from .options import OPTIONS, unknown_options
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-DATASETS = ("mnist", "fashion-mnist", "kmnist", "digits8")
-NORMALIZATIONS = ("255", "max", "standardize", "none")
 
 
-@dataclass
-class TrainConfig:
-    """Every option of a training run, with barenet's default recipe as the defaults.
-
-    ``output``, ``loss`` and ``init`` may be ``"auto"``: softmax + cross-entropy for several
-    classes, one sigmoid unit + binary cross-entropy for a digit pair; He init for ReLU layers,
-    Xavier otherwise. ``batch_size`` is a positive integer or ``"full"``. ``shift`` > 0 moves
-    each training image by a random (dy, dx) in [-shift, shift]^2 pixels, drawn anew every epoch
-    (:class:`barenet.augment.RandomShift`; it must be smaller than the image side).
-    ``threads`` is the BLAS thread count, or ``"auto"`` to measure the fastest at the start of
-    a run (:mod:`barenet.threads`); the run's config.toml records the number used.
-    """
-
-    # data
-    dataset: str = "mnist"
-    data: str | None = None
-    digits: list[int] | None = None
-    per_class: int | None = None
-    normalize: str = "255"
-    val_fraction: float = 0.1
-    shift: int = 0  # augmentation: random translation of each training image by up to N pixels
-    # model
-    layers: list[int] = field(default_factory=lambda: [192])
-    hidden: str = "relu"
-    output: str = "auto"
-    loss: str = "auto"
-    reduction: str = "mean"
-    init: str = "auto"
-    bias_init: str = "0"
-    dropout: float = 0.0
-    dtype: str = "float32"
-    # optimization
-    optimizer: str = "adam"
-    lr: float = 0.005
-    momentum: float = 0.0
-    nesterov: bool = False
-    weight_decay: float | None = None  # None: the optimizer's default (0; adamw 0.01)
-    schedule: str = "cosine"
-    batch_size: int | str = 128
-    drop_last: bool = False
-    shuffle: bool = True
-    epochs: int = 6
-    early_stopping: int | None = None
-    early_stopping_metric: str = "val_loss"
-    checkpoint_every: int | None = None
-    seed: int = 0
-    threads: int | str = "auto"  # BLAS threads: a number, or "auto" (measured at start)
-    # notes carried into the run directory (e.g. where an exercise config departs from its source)
-    description: str = ""
+class _TrainConfigMethods:
+    """What :class:`TrainConfig` does; its fields come from :data:`~barenet.run.options.OPTIONS`."""
 
     def validate(self) -> TrainConfig:
-        """Check every value; raise a BarenetError naming the option and the valid choices."""
-        self._coerce_types()
-        if self.dataset not in DATASETS:
-            raise BarenetError(f"--dataset {self.dataset!r} is unknown; choose one of: {', '.join(DATASETS)}")
-        if self.normalize not in NORMALIZATIONS:
-            raise BarenetError(f"--normalize {self.normalize!r} is unknown; "
-                               f"choose one of: {', '.join(NORMALIZATIONS)}")
-        if self.digits is not None:
-            if len(self.digits) != 2:
-                raise BarenetError(f"--digits takes exactly two digits, e.g. --digits 1 5; got {self.digits}")
-            if any(not 0 <= d <= 9 for d in self.digits):
-                raise BarenetError(f"--digits must be between 0 and 9; got {self.digits}")
-            if self.digits[0] == self.digits[1]:
-                raise BarenetError(f"--digits needs two different digits; got {self.digits[0]} twice")
-        if self.per_class is not None and self.per_class < 1:
-            raise BarenetError(f"--per-class must be a positive number of samples; got {self.per_class}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise BarenetError(f"--val-fraction must be in [0, 1); got {self.val_fraction}")
-        if self.shift < 0:
-            raise BarenetError(f"--shift must be 0 (off) or a positive number of pixels; got {self.shift}")
-        if any(int(n) < 1 for n in self.layers):
-            raise BarenetError("--layers takes positive hidden sizes, e.g. --layers 500 250; "
-                               f"got {self.layers}")
-        if isinstance(self.batch_size, str):
-            if self.batch_size != "full":
-                try:
-                    self.batch_size = int(self.batch_size)
-                except ValueError:
-                    raise BarenetError("--batch-size must be a positive integer or 'full'; "
-                                       f"got {self.batch_size!r}") from None
-        if isinstance(self.batch_size, int) and self.batch_size < 1:
-            raise BarenetError(f"--batch-size must be a positive integer or 'full'; got {self.batch_size}")
-        if self.epochs < 1:
-            raise BarenetError(f"--epochs must be at least 1; got {self.epochs}")
-        if not self.lr > 0:
-            raise BarenetError(f"--lr must be positive; got {self.lr}")
-        if self.early_stopping is not None and self.early_stopping < 1:
-            raise BarenetError("--early-stopping takes a patience in epochs (>= 1); "
-                               f"got {self.early_stopping}")
-        if self.early_stopping_metric not in ("val_loss", "val_accuracy"):
-            raise BarenetError("--early-stopping-metric must be val_loss or val_accuracy")
+        """Check every value (:meth:`Option.check`: type, range, names, specs) and the options
+        that depend on each other; raise a BarenetError naming the option and what it accepts.
+        Numbers are converted to the option's type (an int to a float, a TOML number to text)."""
+        for name, opt in OPTIONS.items():
+            setattr(self, name, opt.check(getattr(self, name)))
         if self.early_stopping is not None and self.val_fraction == 0:
             raise BarenetError("--early-stopping needs a validation split; set --val-fraction, e.g. 0.1")
-        from ..nn.layers import initial_bias
-
-        initial_bias(self.bias_init, np.random.default_rng(0), 1, np.dtype(np.float32))
-        from ..train.threads import check_threads
-
-        self.threads = check_threads(self.threads)
-        if self.checkpoint_every is not None and self.checkpoint_every < 1:
-            raise BarenetError(f"--checkpoint-every must be at least 1 epoch; got {self.checkpoint_every}")
-        return self
-
-    def _coerce_types(self) -> None:
-        """Numbers from TOML or flags into their field's type, with a clear error otherwise."""
-        if isinstance(self.bias_init, int | float) and not isinstance(self.bias_init, bool):
-            self.bias_init = repr(self.bias_init)  # a number in TOML: the constant bias
-        kinds = {"int": ("per_class", "shift", "epochs", "early_stopping", "checkpoint_every", "seed"),
-                 "float": ("val_fraction", "dropout", "lr", "momentum", "weight_decay"),
-                 "bool": ("nesterov", "drop_last", "shuffle"),
-                 "str": ("dataset", "normalize", "hidden", "output", "loss", "reduction", "init", "bias_init",
-                         "dtype", "optimizer", "schedule", "early_stopping_metric", "description")}
-        for kind, names in kinds.items():
-            for name in names:
-                value = getattr(self, name)
-                if value is None:
-                    continue
-                ok = {"int": isinstance(value, int) and not isinstance(value, bool),
-                      "float": isinstance(value, int | float) and not isinstance(value, bool),
-                      "bool": isinstance(value, bool),
-                      "str": isinstance(value, str)}[kind]
-                if not ok:
-                    raise BarenetError(f"option {name} must be a {kind}; got {value!r}")
-                if kind == "float":
-                    setattr(self, name, float(value))
-        for name in ("layers", "digits"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if not isinstance(value, list | tuple) or not all(
-                    isinstance(v, int) and not isinstance(v, bool) for v in value):
-                raise BarenetError(f"option {name} must be a list of integers; got {value!r}")
-            setattr(self, name, [int(v) for v in value])
-        if self.data is not None and not isinstance(self.data, str):
-            raise BarenetError(f"option data must be a path string; got {self.data!r}")
+        resolve_head(self, 2 if self.digits is not None else None)  # refuses a wrong output/loss
+        return self  # type: ignore[return-value]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
 
     def to_toml(self) -> str:
         """TOML text of every option (None values are written as comments: TOML has no null)."""
         lines = ["# barenet training configuration (fully resolved)",
                  "# reproduce with: barenet train --config config.toml", ""]
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                lines.append(f"# {f.name} = (not set)")
-            else:
-                lines.append(f"{f.name} = {_toml_value(value)}")
-        return "\n".join(lines) + "\n"
+        for name in OPTIONS:
+            value = getattr(self, name)
+            lines.append(f"# {name} = (not set)\n" if value is None else tomli_w.dumps({name: value}))
+        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
     def save(self, path: str | Path) -> None:
         write_text(path, self.to_toml())
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} as TOML")
+TrainConfig = dataclasses.make_dataclass(
+    "TrainConfig",
+    [(o.name, o.annotation, field(default_factory=lambda d=o.default: list(d)) if isinstance(o.default, list)
+      else field(default=o.default)) for o in OPTIONS.values()],
+    bases=(_TrainConfigMethods,),
+    namespace={"__module__": __name__, "__doc__": """Every option of a training run, with barenet's
+    default recipe as the defaults: one field per option of :data:`barenet.run.options.OPTIONS`
+    (``barenet train --help`` lists them with what each accepts).
+
+    ``output``, ``loss`` and ``init`` may be ``"auto"``: softmax + cross-entropy for several
+    classes, one sigmoid unit + binary cross-entropy for a digit pair (an explicit loss picks
+    the output that fits it); He init for ReLU layers, Xavier otherwise. ``batch_size`` is a
+    positive integer or ``"full"``. ``shift`` > 0 moves each training image by a random
+    (dy, dx) in [-shift, shift]^2 pixels, drawn anew every epoch
+    (:class:`barenet.augment.RandomShift`; it must be smaller than the image side). ``threads``
+    is the BLAS thread count, or ``"auto"`` to measure the fastest at the start of a run
+    (:mod:`barenet.threads`); the run's config.toml records the number used.
+    """},
+)
+
+FIELD_NAMES = set(OPTIONS)
+__all__ = ["DATASETS", "FIELD_NAMES", "TrainConfig", "make_config", "read_toml", "resolve_head"]
 
 
-FIELD_NAMES = {f.name for f in fields(TrainConfig)}
+def resolve_head(config: Any, n_classes: int | None) -> tuple[str, str, int]:
+    """(output activation, loss name, output units) with ``auto`` resolved, checked by
+    :func:`barenet.nn.losses.check_pairing` (``n_classes`` None: not known yet).
+
+    An ``auto`` output fits the loss (softmax for cross_entropy, sigmoid for
+    binary_cross_entropy); with an ``auto`` loss too it is one sigmoid unit for two classes and
+    a softmax otherwise. An ``auto`` loss fits the output. Two classes with an output other
+    than softmax use one unit (p = P(second class)); otherwise one unit per class.
+    """
+    output, loss = config.output, config.loss
+    if output == "auto":
+        fitting = {loss_name: outputs[0] for loss_name, outputs in OUTPUTS_FOR_LOSS.items()
+                   if loss_name != "squared_error"}
+        output = fitting.get(loss, "sigmoid" if n_classes == 2 else "softmax")
+    if loss == "auto":
+        loss = LOSS_FOR_OUTPUT.get(output, "squared_error")
+    units = n_classes or 0
+    if n_classes == 2 and output != "softmax":
+        units = 1
+    check_pairing(output, loss, units or None)
+    return output, loss, units
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -212,15 +120,17 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise BarenetError(f"config file {path} not found; check the path") from None
     except tomllib.TOMLDecodeError as exc:
         raise BarenetError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise BarenetError(f"config file {path} is not UTF-8 text (byte {exc.start}); "
+                           "a TOML file must be UTF-8") from None
     except OSError as exc:
         raise BarenetError(f"cannot read config file {path}: {exc.strerror}") from None
     if "train" in raw and isinstance(raw["train"], dict):
         raw = {**{k: v for k, v in raw.items() if k != "train"}, **raw["train"]}
     options = {k.replace("-", "_"): v for k, v in raw.items()}
-    unknown = sorted(set(options) - FIELD_NAMES)
+    unknown = set(options) - FIELD_NAMES
     if unknown:
-        raise BarenetError(f"config file {path}: unknown option(s) {', '.join(unknown)}; "
-                           f"valid options: {', '.join(sorted(FIELD_NAMES))}")
+        raise unknown_options(unknown, where=f"config file {path}: ")
     return options
 
 
@@ -229,8 +139,7 @@ def make_config(file_options: dict[str, Any] | None = None, **overrides: Any) ->
     values: dict[str, Any] = {}
     values.update(file_options or {})
     values.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        config = TrainConfig(**values)
-    except TypeError as exc:
-        raise BarenetError(f"bad configuration: {exc}") from None
-    return config.validate()
+    unknown = set(values) - FIELD_NAMES
+    if unknown:
+        raise unknown_options(unknown)
+    return TrainConfig(**values).validate()

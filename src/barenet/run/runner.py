@@ -31,7 +31,8 @@ from ..nn.optim import make_optimizer
 from ..train.history import History
 from ..train.threads import blas_threads, resolve_threads
 from ..train.trainer import Checkpoint, EarlyStopping, Trainer, evaluate, predicted_labels
-from .config import TrainConfig
+from .config import TrainConfig, resolve_head
+from .memory import check_memory
 
 
 @dataclass
@@ -83,20 +84,15 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None) -> Prepare
                         class_names, input_shape, ds.name)
 
 
-def resolve_head(config: TrainConfig, n_classes: int) -> tuple[str, str, int]:
-    """(output activation, loss name, output units) with ``auto`` resolved.
-
-    Two classes with a sigmoid output use one unit (p = P(second class)); otherwise one
-    unit per class.
-    """
-    output = config.output
-    if output == "auto":
-        output = "sigmoid" if n_classes == 2 else "softmax"
-    loss = config.loss
-    if loss == "auto":
-        loss = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(output, "squared_error")
-    units = 1 if (n_classes == 2 and output != "softmax") else n_classes
-    return output, loss, units
+def check_fits(config: TrainConfig, data: PreparedData) -> None:
+    """What the config asks of these data, before anything is written: the output/loss pairing
+    for the real class count, a batch no larger than the training split, and the memory."""
+    resolve_head(config, data.n_classes)
+    n_train = len(data.x_train)
+    if config.batch_size != "full" and int(config.batch_size) > n_train:
+        raise BarenetError(f"--batch-size {config.batch_size} is larger than the {n_train} training "
+                           "samples; use a smaller --batch-size or --batch-size full")
+    check_memory(config, data.x_train.shape[1], data.n_classes, n_train)
 
 
 def build_model(config: TrainConfig, n_inputs: int, n_classes: int) -> tuple[MLP, Loss]:
@@ -159,14 +155,15 @@ def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: 
     ``"diverged": true``) before the :class:`DivergenceError` propagates, naming the file.
     """
     config.validate()
+    started = time.perf_counter()
+    data = prepare_data(config, dataset)
+    augment = random_shift_for(config.shift, data.input_shape)
+    check_fits(config, data)  # everything is checked before anything is written
+    prepared = time.perf_counter()
     run_dir = Path(out) if out else default_run_dir()
     if write and not resume:
         _make_run_dir(run_dir)
         config.save(run_dir / "config.toml")  # first, so an interrupted run can be resumed
-    started = time.perf_counter()
-    data = prepare_data(config, dataset)
-    prepared = time.perf_counter()
-    augment = random_shift_for(config.shift, data.input_shape)
     model, loss = build_model(config, data.x_train.shape[1], data.n_classes)
     optimizer = make_optimizer(config.optimizer, config.lr, config.momentum, config.nesterov,
                                config.weight_decay)

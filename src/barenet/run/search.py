@@ -2,15 +2,17 @@
 
 Rules that keep the search honest:
 
-* every trial is judged on a **validation split taken from the training data** (the base
-  configuration's ``val_fraction``, 0.1 when it is 0); the trials never see the test set: it
-  is removed from the data before any trial runs;
+* every trial is judged on a **validation split taken from the training data** (its
+  ``val_fraction``, which must be > 0); the trials never see the test set: it is removed from
+  the data before any trial runs;
 * the results table (every trial, sorted by validation accuracy, best first) is saved as CSV;
 * the best configuration is then trained once more (optionally on train + validation,
   ``refit_on_all``) and saved as a run directory, and only that model is evaluated on the test
   set, once, at the very end.
 
-Trials run one after another, or in ``jobs`` parallel processes.
+Trials run one after another, or in ``jobs`` parallel processes started fresh (``spawn``): each
+loads its own copy of the data. Before any trial runs, every point of the grid is validated
+and checked to fit in memory (:func:`barenet.run.memory.check_memory`).
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import dataclasses
 import io
 import itertools
 import math
+import multiprocessing
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,62 +36,43 @@ import numpy as np
 from ..errors import BarenetError
 from ..files.atomic import write_text
 from .config import FIELD_NAMES, TrainConfig, make_config
+from .memory import check_memory
+from .options import SEARCHABLE, option, unknown_options
 
 CSV_NAME = "search.csv"
 BEST_DIR = "best"
-_NOT_SEARCHABLE = {"data", "description", "checkpoint_every"}
+
 
 # ----------------------------------------------------------------------------- parsing values
-_FIELD_TYPES = {f.name: str(f.type) for f in dataclasses.fields(TrainConfig)}
-
-
 def parse_value(name: str, text: Any) -> Any:
-    """One option value from command-line text, in the option's type: ``layers`` and ``digits``
-    take comma-separated integers (``500,250``), ``batch_size`` an integer or ``full``, optional
-    options accept ``none``."""
-    name = name.replace("-", "_")
-    if name not in FIELD_NAMES:
-        raise BarenetError(f"unknown option {name!r}; searchable options: "
-                           f"{', '.join(sorted(FIELD_NAMES - _NOT_SEARCHABLE))}")
-    if not isinstance(text, str):
-        return text
-    kind = _FIELD_TYPES[name]
-    raw = text.strip()
-    if "None" in kind and raw.lower() in ("none", "null", ""):
-        return None
-    try:
-        if kind.startswith("list[int]"):
-            return [int(v) for v in raw.replace(" ", "").split(",") if v]
-        if kind.startswith("int | str"):
-            return raw if raw == "full" else int(raw)
-        if kind.startswith("int"):
-            return int(raw)
-        if kind.startswith("float"):
-            return float(raw)
-        if kind.startswith("bool"):
-            if raw.lower() in ("true", "yes", "1", "on"):
-                return True
-            if raw.lower() in ("false", "no", "0", "off"):
-                return False
-            raise ValueError(raw)
-    except ValueError:
-        raise BarenetError(f"--{name.replace('_', '-')}: cannot read {text!r} as a value of type "
-                           f"{kind}" + (" (give sizes like 500,250)" if kind.startswith("list") else "")
-                           ) from None
-    return raw
+    """One option value from command-line text, in the option's type (the option table reads
+    it: :meth:`barenet.run.options.Option.from_text`): ``layers`` and ``digits`` take
+    comma-separated integers (``500,250``), ``batch_size`` an integer or ``full``, ``threads`` an
+    integer or ``auto``, optional options accept ``none``. A value that is not text is kept."""
+    opt = option(name)
+    return opt.from_text(text) if isinstance(text, str) else text
 
 
 def parse_space(options: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
-    """``{option: [values...]}`` with every value converted by :func:`parse_value`."""
+    """``{option: [values...]}`` with every value converted by :func:`parse_value`.
+
+    The words of an option whose value is a fixed number of integers (``digits``: a pair) may
+    also come one number at a time: ``["1", "5"]`` is the pair 1,5 (and ``["1", "5", "3", "8"]``
+    the pairs 1,5 and 3,8), as ``barenet train --digits 1 5`` writes it.
+    """
     space: dict[str, list[Any]] = {}
     for name, values in options.items():
-        key = name.replace("-", "_")
-        if key in _NOT_SEARCHABLE:
-            raise BarenetError(f"option {key} cannot be searched")
+        opt = option(name)
+        if not opt.searchable:
+            raise BarenetError(f"option {opt.name} cannot be searched; searchable options: "
+                               f"{', '.join(SEARCHABLE)}")
         values = list(values)
         if not values:
-            raise BarenetError(f"option {key}: give at least one value")
-        space[key] = [parse_value(key, v) for v in values]
+            raise BarenetError(f"option {opt.name}: give at least one value")
+        n = opt.words_per_value
+        if n > 1 and all(isinstance(v, str) and "," not in v for v in values):
+            values = [" ".join(values[i:i + n]) for i in range(0, len(values), n)]
+        space[opt.name] = [parse_value(opt.name, v) for v in values]
     return space
 
 
@@ -126,7 +110,7 @@ _DATA_CACHE: dict[tuple[str, str | None], Any] = {}
 
 
 def _training_only(config: TrainConfig) -> Any:
-    """The config's data set with the test split removed (cached per process)."""
+    """The config's data set with the test split removed (loaded once per process)."""
     from ..data import load_dataset
 
     key = (config.dataset, config.data)
@@ -253,41 +237,37 @@ def search(base: TrainConfig, space: Mapping[str, Sequence[Any]], *, out: str | 
     """
     out = Path(out)
     space = {k.replace("-", "_"): list(v) for k, v in space.items()}
-    unknown = sorted(set(space) - FIELD_NAMES)
+    unknown = set(space) - FIELD_NAMES
     if unknown:
-        raise BarenetError(f"unknown option(s) {', '.join(unknown)} in the search space")
+        raise unknown_options(unknown, where="search space: ")
     base = make_config(base.to_dict())
-    if base.val_fraction == 0:
-        base = dataclasses.replace(base, val_fraction=0.1)
-    trials = random_sample(space, n_random, seed) if n_random else grid(space)
-    configs = []
-    for overrides in trials:  # validate every point before spending time on any
-        configs.append(make_config({**base.to_dict(), **overrides}).to_dict())
+    trials = random_sample(space, n_random, seed) if n_random is not None else grid(space)
+    configs = [make_config({**base.to_dict(), **overrides}) for overrides in trials]
+    if any(config.val_fraction == 0 for config in configs):  # every point is checked first
+        raise BarenetError("search judges every trial on a validation split and never on the "
+                           "test set; --val-fraction must be > 0, e.g. 0.1")
+    for config in configs:
+        data = _training_only(config)
+        check_memory(config, int(np.prod(data.x_train.shape[1:])), len(data.class_names),
+                     len(data.x_train))
     jobs = max(1, min(int(jobs), len(configs), os.cpu_count() or 1))
     rows: list[dict[str, Any]] = [{} for _ in configs]
+    with _Progress(len(configs), progress, console) as bar:
+        def finish(i: int, row: dict[str, Any]) -> None:
+            rows[i] = {"trial": i + 1, **trials[i], **row}
+            bar.advance(row)
+            if on_trial is not None:
+                on_trial(rows[i])
 
-    def finish(i: int, row: dict[str, Any]) -> None:
-        rows[i] = {"trial": i + 1, **trials[i], **row}
-        bar.advance(row)
-        if on_trial is not None:
-            on_trial(rows[i])
-
-    _training_only(make_config(configs[0]))  # load once; forked workers inherit it
-    if jobs == 1:
-        with _Progress(len(configs), progress, console) as bar:
-            for i, cfg in enumerate(configs):
-                finish(i, run_trial(cfg))
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures: list[Future] = [pool.submit(run_trial, cfg) for cfg in configs]
-            with _Progress(len(configs), progress, console) as bar:
-                pending = dict(enumerate(futures))
-                while pending:
-                    for i, fut in list(pending.items()):
-                        if fut.done():
-                            finish(i, fut.result())
-                            del pending[i]
-                    time.sleep(0.05)
+        if jobs == 1:
+            for i, config in enumerate(configs):
+                finish(i, run_trial(config.to_dict()))
+        else:  # fresh processes (spawn): each loads its own data, nothing depends on fork
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+                futures = {pool.submit(run_trial, config.to_dict()): i for i, config in enumerate(configs)}
+                for future in as_completed(futures):
+                    finish(futures[future], future.result())
     rows.sort(key=_sort_key)
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..data.preprocess import Augment, Normalizer, iterate_minibatches
 from ..errors import BarenetError, DivergenceError
-from ..nn.losses import Loss, get_loss
+from ..nn.losses import Loss, check_pairing, get_loss
 from ..nn.model import MLP
 from ..nn.optim import Adam, Optimizer, make_optimizer
 from ..nn.schedules import Schedule, get_schedule
@@ -211,6 +211,7 @@ class Trainer:
     ) -> None:
         self.model = model
         self.loss = get_loss(loss)
+        check_pairing(model.output, self.loss.name, model.n_outputs)
         if optimizer is None:
             optimizer = Adam(lr if lr is not None else 0.001)
         elif isinstance(optimizer, str):
