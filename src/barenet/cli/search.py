@@ -25,7 +25,7 @@ def add_parser(sub: Any) -> None:
     se.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes (default 1)")
     se.add_argument("--refit-on-all", action="store_true",
                     help="retrain the best configuration on train + validation")
-    se.add_argument("--search-seed", type=int, default=0, help="seed of the random search")
+    se.add_argument("--search-seed", type=int, default=0, help="seed of the random search (default: 0)")
     se.add_argument("--no-report", action="store_true", help="skip the best run's figures and report")
     add_search_flags(se)
     add_output_flags(se)
