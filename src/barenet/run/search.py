@@ -248,8 +248,8 @@ def search(base: TrainConfig, space: Mapping[str, Sequence[Any]], *, out: str | 
                            "test set; --val-fraction must be > 0, e.g. 0.1")
     for config in configs:
         data = _training_only(config)
-        check_memory(config, int(np.prod(data.x_train.shape[1:])), len(data.class_names),
-                     len(data.x_train))
+        n_classes = 2 if config.digits is not None else len(data.class_names)
+        check_memory(config, int(np.prod(data.x_train.shape[1:])), n_classes, len(data.x_train))
     jobs = max(1, min(int(jobs), len(configs), os.cpu_count() or 1))
     rows: list[dict[str, Any]] = [{} for _ in configs]
     with _Progress(len(configs), progress, console) as bar:
