@@ -47,10 +47,13 @@ def _rng(seed: Seed) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
-def _check_xy(x: Array, y: Array) -> tuple[Array, Array]:
+def _check_xy(x: Array, y: Array, dense_ok: bool = False) -> tuple[Array, Array]:
+    """x and y as arrays with one label (N,) per sample, or with ``dense_ok`` also dense
+    targets (N, C) (one-hot rows or probabilities, as the training loop accepts)."""
     x, y = np.asarray(x), np.asarray(y)
-    if y.ndim != 1:
-        raise DataError(f"labels must have shape (N,); got {y.shape}")
+    if y.ndim != 1 and not (dense_ok and y.ndim == 2):
+        shapes = "(N,) or dense targets (N, C)" if dense_ok else "(N,)"
+        raise DataError(f"labels must have shape {shapes}; got {y.shape}")
     if len(x) != len(y):
         raise DataError(f"{len(x)} samples but {len(y)} labels")
     return x, y
@@ -335,7 +338,7 @@ def iterate_minibatches(x: Array, y: Array, batch_size: int, *, rng: Seed = None
     ``augment(raw_batch, rng)`` on each gathered raw batch, before normalization, and returns
     the new raw batch; it draws from the same Generator, after the epoch's permutation.
     """
-    x, y = _check_xy(x, y)
+    x, y = _check_xy(x, y, dense_ok=True)
     if int(batch_size) != batch_size or batch_size < 1:
         raise BarenetError(f"batch size must be a positive integer; got {batch_size}")
     n, batch_size = len(x), int(batch_size)
@@ -360,4 +363,4 @@ def iterate_minibatches(x: Array, y: Array, batch_size: int, *, rng: Seed = None
         xb = np.take(x, idx, axis=0, out=gathered[:len(idx)], mode="clip")  # unbuffered
         if augment is not None:
             xb = augment(xb, generator)
-        yield normalizer.transform(xb, out=out[:len(idx)]), np.take(y, idx)
+        yield normalizer.transform(xb, out=out[:len(idx)]), np.take(y, idx, axis=0)

@@ -20,6 +20,10 @@ name           forward  y = f(z)                          derivative  dy/dz
 Softmax normalizes over the class axis (the last one), never over the whole array. Its
 backward is the Jacobian-vector product ``g_z = y * (g_y - sum_k g_y,k y_k)``; when softmax is
 paired with cross-entropy the model skips it and uses the fused gradient ``p - y`` instead.
+
+Backward: :data:`DERIVATIVES` maps each name to one plain function ``(y, g_y) -> g_z`` that
+writes dL/dz over dL/dy (as scikit-learn's ``DERIVATIVES``); the layers call it through
+:meth:`Activation.backward_into`, and :meth:`Activation.backward` is the copying form.
 """
 
 from __future__ import annotations
@@ -126,40 +130,84 @@ def softmax(z: Array, out: Array | None = None) -> Array:
     return out
 
 
+# ----------------------------------------------------------------------------- backward
+# One table: for each activation, a plain function (y, g) -> dL/dz, from the output y and
+# g = dL/dy, written over g (the layer owns g, so this allocates nothing parameter-sized).
+Backward = Callable[[Array, Array], Array]
+
+
+def sigmoid_backward(y: Array, grad_y: Array) -> Array:
+    """g_z = g_y * y (1 - y)."""
+    grad_y *= sigmoid_grad(y)
+    return grad_y
+
+
+def tanh_backward(y: Array, grad_y: Array) -> Array:
+    """g_z = g_y * (1 - y^2)."""
+    grad_y *= tanh_grad(y)
+    return grad_y
+
+
+def relu_backward(y: Array, grad_y: Array) -> Array:
+    """g_z = g_y * 1[y > 0]."""
+    grad_y *= relu_grad(y)
+    return grad_y
+
+
+def leaky_relu_backward(y: Array, grad_y: Array) -> Array:
+    """g_z = g_y * (1 if y > 0 else 0.01)."""
+    grad_y *= leaky_relu_grad(y)
+    return grad_y
+
+
+def identity_backward(y: Array, grad_y: Array) -> Array:
+    """g_z = g_y (dy/dz = 1: nothing to multiply)."""
+    return grad_y
+
+
 def softmax_backward(y: Array, grad_y: Array) -> Array:
-    """Jacobian-vector product of softmax: ``g_z = y * (g_y - sum_k g_y,k * y_k)``."""
-    return y * (grad_y - np.sum(grad_y * y, axis=-1, keepdims=True))
+    """Jacobian-vector product of softmax, ``g_z = y * (g_y - sum_k g_y,k * y_k)``, in place."""
+    grad_y -= np.sum(grad_y * y, axis=-1, keepdims=True)
+    grad_y *= y
+    return grad_y
+
+
+DERIVATIVES: dict[str, Backward] = {
+    "sigmoid": sigmoid_backward, "tanh": tanh_backward, "relu": relu_backward,
+    "leaky_relu": leaky_relu_backward, "identity": identity_backward, "softmax": softmax_backward,
+}
 
 
 @dataclass(frozen=True)
 class Activation:
-    """An activation's forward function and its backward rule.
-
-    ``backward(y, grad_y)`` returns dL/dz given the output y = f(z) and dL/dy.
+    """An activation: its forward function, its derivative dy/dz from y (None for softmax,
+    whose Jacobian is not diagonal) and its in-place backward (default: g_y * derivative(y)).
     """
 
     name: str
     forward: Callable[..., Array]
     derivative: Callable[[Array], Array] | None
+    backward_in_place: Backward | None = None
 
     def backward(self, y: Array, grad_y: Array) -> Array:
-        if self.name == "softmax":
-            return softmax_backward(y, grad_y)
-        if self.name == "identity":
-            return grad_y
-        if self.name == "relu":
-            return np.multiply(grad_y, y > 0)
+        """dL/dz given the output y = f(z) and dL/dy, as a new array (``grad_y`` is kept)."""
+        return self.backward_into(y, np.array(grad_y, dtype=np.result_type(grad_y, y)))
+
+    def backward_into(self, y: Array, grad_y: Array) -> Array:
+        """dL/dz written over ``grad_y`` (which the caller owns) and returned."""
+        if self.backward_in_place is not None:
+            return self.backward_in_place(y, grad_y)
         assert self.derivative is not None
-        return grad_y * self.derivative(y)
+        grad_y *= self.derivative(y)
+        return grad_y
 
 
+_FORWARD = {"sigmoid": (sigmoid, sigmoid_grad), "relu": (relu, relu_grad),
+            "leaky_relu": (leaky_relu, leaky_relu_grad), "tanh": (tanh, tanh_grad),
+            "softmax": (softmax, None), "identity": (identity, identity_grad)}
 ACTIVATIONS: dict[str, Activation] = {
-    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_grad),
-    "relu": Activation("relu", relu, relu_grad),
-    "leaky_relu": Activation("leaky_relu", leaky_relu, leaky_relu_grad),
-    "tanh": Activation("tanh", tanh, tanh_grad),
-    "softmax": Activation("softmax", softmax, None),
-    "identity": Activation("identity", identity, identity_grad),
+    name: Activation(name, forward, derivative, DERIVATIVES[name])
+    for name, (forward, derivative) in _FORWARD.items()
 }
 
 

@@ -155,8 +155,9 @@ class Dense:
 class ActivationLayer:
     """Elementwise (or softmax) nonlinearity ``y = f(z)``, applied in place on ``z``.
 
-    Backward uses the output only: ``dL/dz = dL/dy * f'(y)`` (softmax: the Jacobian product).
-    ``g`` is overwritten with the result when it is a buffer of the layer above.
+    Backward uses the output only: ``dL/dz = dL/dy * f'(y)`` (softmax: the Jacobian product),
+    by the activation's function in :data:`barenet.nn.activations.DERIVATIVES`. It always
+    overwrites ``g`` (dL/dy, a buffer of the layer above or the loss gradient) with dL/dz.
     """
 
     def __init__(self, name: str) -> None:
@@ -172,10 +173,7 @@ class ActivationLayer:
     def backward(self, g: Array, need_input_grad: bool = True) -> Array:
         y = self._y
         assert y is not None, "backward() called before forward()"
-        if self.name == "relu":
-            np.multiply(g, y > 0, out=g)
-            return g
-        return self.activation.backward(y, g)
+        return self.activation.backward_into(y, g)
 
     def params(self) -> list[Param]:
         return []

@@ -15,9 +15,15 @@ name                      l_i                                                dl_
 ========================  =================================================  ===============
 
 Reduction: ``sum`` gives L = sum_i l_i; ``mean`` gives L = (1/N) sum_i l_i (the average over
-samples, not over every element). Probabilities are clipped to at least eps inside every log
-(and to at most 1 - eps inside BCE's log(1 - p)), so there is no log(0) anywhere; eps is 1e-7
-in float32 and 1e-15 in float64, which caps one sample's loss at about 16 or 35 per output.
+samples, not over every element).
+
+Sample weights s_i >= 0 (``sample_weight``, shape (N,); none means every s_i = 1) weight each
+sample's loss: ``sum`` gives L = sum_i s_i l_i and ``mean`` the weighted average
+L = sum_i s_i l_i / S with S = sum_i s_i (as scikit-learn and PyTorch's class weights do), so
+row i of every gradient below is multiplied by s_i (sum) or s_i / S (mean) instead of 1 or
+1/N. Probabilities are clipped to at least eps inside every log (and to at most 1 - eps
+inside BCE's log(1 - p)), so there is no log(0) anywhere; eps is 1e-7 in float32
+and 1e-15 in float64, which caps one sample's loss at about 16 or 35 per output.
 
 Fused gradients. For the canonical pairs the gradient with respect to the output layer's
 *pre-activation* z collapses to ``p - y``:
@@ -25,8 +31,9 @@ Fused gradients. For the canonical pairs the gradient with respect to the output
 * sigmoid output + binary cross-entropy:  dl/dz = p - y
 * softmax output + cross-entropy:         dl/dz = p - y
 
-(each divided by N under ``mean``). :meth:`Loss.fused_gradient` computes it in one pass and the
-model then skips the output activation's backward: faster, and exact even when p saturates.
+(row i times s_i / S under ``mean``, 1/N without weights). :meth:`Loss.fused_gradient`
+computes it in one pass and the model then skips the output activation's backward: faster,
+and exact even when p saturates.
 """
 
 from __future__ import annotations
@@ -132,8 +139,16 @@ class Loss:
                 f"unknown reduction {self.reduction!r}; choose one of: {', '.join(REDUCTIONS)}"
             )
 
-    def _scale(self, n: int) -> float:
-        return 1.0 / n if self.reduction == "mean" else 1.0
+    def _scale(self, n: int, sample_weight: Array | None = None,
+               dtype: np.dtype | type = np.float64) -> float | Array:
+        """The factor of row i of dL/dp: 1/N or 1 (a float) without weights; with weights an
+        (N, 1) column s_i / S or s_i in ``dtype``."""
+        if sample_weight is None:
+            return 1.0 / n if self.reduction == "mean" else 1.0
+        w = check_sample_weight(sample_weight, n)
+        if self.reduction == "mean":
+            w = w / w.sum()
+        return w.astype(dtype, copy=False).reshape(-1, 1)
 
     def per_sample(self, p: Array, y: Array) -> Array:
         """The (N,) vector of per-sample losses l_i. ``y``: labels (N,) or dense like ``p``."""
@@ -167,17 +182,21 @@ class Loss:
                 )
         return t
 
-    def value(self, p: Array, y: Array) -> float:
-        """The reduced loss L (a Python float)."""
+    def value(self, p: Array, y: Array, sample_weight: Array | None = None) -> float:
+        """The reduced loss L (a Python float); optionally sample-weighted (module docstring)."""
         losses = self.per_sample(p, y)
+        if sample_weight is not None:
+            w = check_sample_weight(sample_weight, losses.shape[0])
+            total = float(np.dot(w, losses.astype(np.float64)))
+            return total / float(w.sum()) if self.reduction == "mean" else total
         total = float(np.sum(losses, dtype=np.float64))
         return total * self._scale(losses.shape[0])
 
-    def gradient(self, p: Array, y: Array) -> Array:
-        """dL/dp, shaped like ``p``, with the reduction's 1/N folded in."""
+    def gradient(self, p: Array, y: Array, sample_weight: Array | None = None) -> Array:
+        """dL/dp, shaped like ``p``, with the reduction's 1/N (or s_i / S, or s_i) folded in."""
         p = np.asarray(p)
         t = self._target(p, y)
-        scale = self._scale(p.shape[0])
+        scale = self._scale(p.shape[0], sample_weight, p.dtype)
         if self.name == "squared_error":
             return (p - t) * scale
         eps = _eps(p.dtype)
@@ -190,26 +209,39 @@ class Loss:
         """True when (output activation, this loss) has the fused gradient p - y."""
         return (output_activation, self.name) in FUSED_PAIRS
 
-    def fused_gradient(self, p: Array, y: Array, out: Array | None = None) -> Array:
+    def fused_gradient(self, p: Array, y: Array, out: Array | None = None,
+                       sample_weight: Array | None = None) -> Array:
         """dL/dz = (p - y) * scale for sigmoid+BCE and softmax+CE, z the output pre-activation.
 
+        ``scale`` is 1/N (mean), 1 (sum), or per row s_i / S or s_i with ``sample_weight``.
         Integer labels are subtracted in place (``out[i, label_i] -= 1``) without building a
         one-hot matrix. ``out`` may be ``p`` itself, to overwrite it.
         """
         p = np.asarray(p)
+        y = np.asarray(y)
+        scale = self._scale(p.shape[0], sample_weight, p.dtype)  # validates before writing
         if out is None:
             out = np.empty_like(p)
-        y = np.asarray(y)
-        scale = self._scale(p.shape[0])
         if y.ndim == 1 and p.shape[1] > 1:
             if out is not p:
                 np.copyto(out, p)
             out[np.arange(p.shape[0]), _labels_for(p, y)] -= 1
         else:
             np.subtract(p, self._target(p, y), out=out)
-        if scale != 1.0:
+        if not isinstance(scale, float) or scale != 1.0:
             out *= scale
         return out
+
+
+def check_sample_weight(sample_weight: Array, n: int) -> Array:
+    """``sample_weight`` as float64 (n,): finite, non-negative, not all zero."""
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,):
+        raise BarenetError(f"sample_weight must have shape ({n},), one weight per sample; "
+                           f"got shape {w.shape}")
+    if not (np.all(np.isfinite(w)) and np.all(w >= 0) and w.sum() > 0):
+        raise BarenetError("sample weights must be finite and non-negative, and not all zero")
+    return w
 
 
 def _labels(y: Array, n_classes: int) -> Array:

@@ -8,8 +8,11 @@ One training step, written out (this is what :func:`barenet.fit` does per batch)
 
     p = model.forward(x, training=True)     # (N, C) output probabilities
     value = loss.value(p, y)                # scalar
-    model.backward(p, y, loss)              # fills every layer's dW, db
+    model.backward(p, y, loss)              # fills every layer's dW, db (p is kept)
     optimizer.step(model.params())          # updates W, b in place
+
+(:meth:`MLP.backward` with ``overwrite_p=True`` writes the output gradient over ``p``
+instead of allocating it: the training loop's fast path.)
 """
 
 from __future__ import annotations
@@ -215,24 +218,26 @@ class MLP:
             out = layer.forward(out, training)
         return out.copy() if copy else out
 
-    def backward(self, p: Array, y: Array, loss: Loss | str) -> None:
+    def backward(self, p: Array, y: Array, loss: Loss | str, sample_weight: Array | None = None,
+                 overwrite_p: bool = False) -> None:
         """Backpropagate loss(p, y) through every layer, filling each ``dW`` and ``db``.
 
-        ``p`` is the output of the latest ``forward(..., training=True)``. For the fused pairs
+        ``p`` is the output of the latest ``forward(..., training=True)``; ``sample_weight``
+        (N,) weights each sample's loss (see :mod:`barenet.nn.losses`). For the fused pairs
         (sigmoid + binary cross-entropy, softmax + cross-entropy) the gradient at the output
         pre-activation is ``p - y`` directly and the output activation's backward is skipped.
-        ``p`` may be overwritten.
+        ``p`` is left as it is, unless ``overwrite_p=True``: then the fused gradient is written
+        over it (no (N, C) allocation; the training loop's fast path, for a ``p`` it owns).
         """
         loss = get_loss(loss)
-        layers = self.layers
         if loss.is_fused_with(self.output):
-            g = loss.fused_gradient(p, y, out=p)
-            layers = layers[:-1]
+            g = loss.fused_gradient(p, y, out=p if overwrite_p else None,
+                                    sample_weight=sample_weight)
         else:
-            g = layers[-1].backward(loss.gradient(p, y))
-            layers = layers[:-1]
-        last = len(layers) - 1
-        for i in range(last, -1, -1):
+            weights = {} if sample_weight is None else {"sample_weight": sample_weight}
+            g = self.layers[-1].backward(loss.gradient(p, y, **weights))
+        layers = self.layers[:-1]
+        for i in range(len(layers) - 1, -1, -1):
             g = layers[i].backward(g, need_input_grad=i > 0)
 
     def loss_and_gradients(self, x: Array, y: Array, loss: Loss | str) -> float:
@@ -240,7 +245,7 @@ class MLP:
         loss = get_loss(loss)
         p = self.forward(x, training=True, copy=False)
         value = loss.value(p, y)
-        self.backward(p, y, loss)
+        self.backward(p, y, loss, overwrite_p=True)
         return value
 
     def predict_proba(self, x: Array, batch_size: int = 8192) -> Array:

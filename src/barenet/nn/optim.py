@@ -14,6 +14,8 @@ Adam:      g' = g + lambda w
            m = beta1 m + (1 - beta1) g',   v = beta2 v + (1 - beta2) g'^2
            w -= lr * m_hat / (sqrt(v_hat) + eps)
            m_hat = m / (1 - beta1^t),  v_hat = v / (1 - beta2^t)
+           (``epsilon_on="v"``: w -= lr * m_hat / (sqrt(v) / sqrt(1 - beta2^t) + eps), eps
+           added to sqrt(v) as in Kingma & Ba's efficient form, scikit-learn and TensorFlow)
 AdamW:     w -= lr lambda w  (decoupled), then the Adam step with g' = g.
 
 Adam keeps its moments pre-scaled, ``u = m / (1 - beta1)`` and ``s = v / (1 - beta2)``, so each
@@ -43,8 +45,8 @@ OPTIMIZER_NAMES = ("sgd", "adam", "adamw")
 class Optimizer:
     """Base class: holds ``lr``, the step count ``t`` and the per-parameter state.
 
-    Subclasses name their state (``state_names``) and write ``_update(value, grad, tmp,
-    *state)``, which updates one array (or the whole packed parameter vector) in place.
+    Subclasses name their state (``state_names``) and write ``step(params)``, which updates
+    each group from :meth:`_groups` (one array, or the whole packed parameter vector) in place.
     """
 
     name = "optimizer"
@@ -162,7 +164,7 @@ class SGD(Optimizer):
         if not 0.0 <= momentum < 1.0:
             raise BarenetError(f"momentum must be in [0, 1); got {momentum}")
         if nesterov and momentum == 0:
-            raise BarenetError("nesterov needs a momentum > 0 (e.g. --momentum 0.9)")
+            raise BarenetError("nesterov needs a momentum > 0 (e.g. momentum=0.9)")
         if weight_decay < 0:
             raise BarenetError(f"weight decay must be >= 0; got {weight_decay}")
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
@@ -190,14 +192,22 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba 2015) with L2 weight decay, or decoupled decay when ``decoupled``."""
+    """Adam (Kingma & Ba 2015) with L2 weight decay, or decoupled decay when ``decoupled``.
+
+    ``epsilon_on``: ``"v_hat"`` (PyTorch's, the default) adds eps to sqrt(v_hat); ``"v"`` adds
+    it to sqrt(v) before the bias correction (scikit-learn's and TensorFlow's).
+    """
 
     name = "adam"
     state_names = ("u", "s")
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, weight_decay: float = 0.0, decoupled: bool = False) -> None:
+                 eps: float = 1e-8, weight_decay: float = 0.0, decoupled: bool = False,
+                 epsilon_on: str = "v_hat") -> None:
         super().__init__(lr)
+        if epsilon_on not in ("v_hat", "v"):
+            raise BarenetError(f"epsilon_on must be 'v_hat' or 'v'; got {epsilon_on!r}")
+        self.epsilon_on = epsilon_on
         for label, beta in (("beta1", beta1), ("beta2", beta2)):
             if not 0.0 <= beta < 1.0:
                 raise BarenetError(f"{label} must be in [0, 1); got {beta}")
@@ -213,9 +223,11 @@ class Adam(Optimizer):
         b1, b2 = self.beta1, self.beta2
         # update = lr * m_hat / (sqrt(v_hat) + eps) with m_hat = u c1, v_hat = s c2:
         #        = step * u / (sqrt(s) + eps'),  step = lr c1 / sqrt(c2),  eps' = eps / sqrt(c2)
+        # (epsilon_on="v": eps + sqrt(v) = sqrt(1 - b2) (sqrt(s) + eps / sqrt(1 - b2)))
         c1 = (1 - b1) / (1 - b1 ** self.t)
         root_c2 = math.sqrt((1 - b2) / (1 - b2 ** self.t))
-        step, eps = self.lr * c1 / root_c2, self.eps / root_c2
+        eps_scale = root_c2 if getattr(self, "epsilon_on", "v_hat") == "v_hat" else math.sqrt(1 - b2)
+        step, eps = self.lr * c1 / root_c2, self.eps / eps_scale
         if self.weight_decay and self.decoupled:
             for p in params:
                 if p.decay:
@@ -244,21 +256,21 @@ class AdamW(Adam):
         super().__init__(lr, beta1, beta2, eps, weight_decay, decoupled=True)
 
 
-def make_optimizer(name: str, lr: float, momentum: float = 0.0, nesterov: bool = False,
-                   weight_decay: float | None = None, beta1: float = 0.9, beta2: float = 0.999,
-                   eps: float = 1e-8) -> Optimizer:
+def make_optimizer(name: str, lr: float | None = None, momentum: float = 0.0,
+                   nesterov: bool = False, weight_decay: float | None = None, beta1: float = 0.9,
+                   beta2: float = 0.999, eps: float = 1e-8) -> Optimizer:
     """An optimizer from its name (``sgd``, ``adam``, ``adamw``) and options.
 
-    ``weight_decay=None`` takes the optimizer's default: 0 for sgd and adam, 0.01 for adamw.
+    ``lr=None`` and ``weight_decay=None`` take the optimizer's own defaults (its constructor's:
+    lr 0.01 for sgd and 0.001 for adam and adamw; decay 0 for sgd and adam, 0.01 for adamw).
     """
-    if weight_decay is None:
-        weight_decay = 0.01 if name == "adamw" else 0.0
+    options: dict = {} if lr is None else {"lr": lr}
+    if weight_decay is not None:
+        options["weight_decay"] = weight_decay
     if name == "sgd":
-        return SGD(lr, momentum, nesterov, weight_decay)
+        return SGD(momentum=momentum, nesterov=nesterov, **options)
     if momentum or nesterov:
-        raise BarenetError(f"--momentum and --nesterov apply to sgd only, not {name}")
-    if name == "adam":
-        return Adam(lr, beta1, beta2, eps, weight_decay)
-    if name == "adamw":
-        return AdamW(lr, beta1, beta2, eps, weight_decay)
+        raise BarenetError(f"momentum and nesterov apply to sgd only, not {name}")
+    if name in ("adam", "adamw"):
+        return (Adam if name == "adam" else AdamW)(beta1=beta1, beta2=beta2, eps=eps, **options)
     raise BarenetError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZER_NAMES)}")

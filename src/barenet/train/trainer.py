@@ -4,9 +4,10 @@ One epoch, written out::
 
     for x_batch, y_batch in iterate_minibatches(x, y, batch_size, rng=rng, normalizer=...):
         optimizer.lr = schedule(base_lr, t, epochs)       # t: epochs done, fractional
-        p = model.forward(x_batch, training=True)          # (B, C)
+        p = model.forward(x_batch, training=True, copy=False)  # (B, C), the model's buffer
         batch_loss = loss.value(p, y_batch)
-        model.backward(p, y_batch, loss)                   # every dW, db
+        correct += count_correct(p, y_batch)
+        model.backward(p, y_batch, loss, overwrite_p=True)  # every dW, db; p now holds dL/dz
         optimizer.step(model.params())                     # W -= ... in place
 
 Batching modes: ``batch_size=1`` is per-sample SGD, an integer is minibatch (the last, smaller
@@ -24,8 +25,7 @@ import copy
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -33,161 +33,17 @@ from ..data.preprocess import Augment, Normalizer, iterate_minibatches
 from ..errors import BarenetError, DivergenceError
 from ..nn.losses import Loss, check_pairing, get_loss
 from ..nn.model import MLP
-from ..nn.optim import Adam, Optimizer, make_optimizer
+from ..nn.optim import Optimizer, make_optimizer
 from ..nn.schedules import Schedule, get_schedule
+from .callbacks import Callback, Checkpoint, EarlyStopping, call_hooks
+from .evaluation import count_correct, evaluate, predict_proba_batched, predicted_labels
 from .history import History
 
+# barenet.training (this module's old name) keeps exporting what it held before the split
+__all__ = ["Callback", "Checkpoint", "EarlyStopping", "Trainer", "count_correct", "evaluate",
+           "fit", "predict_proba_batched", "predicted_labels"]
+
 Array = np.ndarray
-
-
-class Callback(Protocol):
-    """Hooks called by :class:`Trainer`; every method is optional."""
-
-    def on_train_begin(self, trainer: Trainer) -> None: ...
-    def on_batch_end(self, trainer: Trainer, batch: int, n_batches: int, loss: float) -> None: ...
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
-    def on_train_end(self, trainer: Trainer) -> None: ...
-    def on_interrupt(self, trainer: Trainer) -> None: ...
-
-
-def _call(callbacks: Sequence[Any], hook: str, *args: Any) -> None:
-    for callback in callbacks:
-        method = getattr(callback, hook, None)
-        if method is not None:
-            method(*args)
-
-
-def count_correct(p: Array, y: Array, threshold: float = 0.5) -> int:
-    """How many rows of p (N, C) predict their label y (N,) (or dense targets (N, C))."""
-    y = np.asarray(y)
-    if p.shape[1] == 1:
-        truth = y.reshape(-1) > 0.5
-        return int(np.count_nonzero((p[:, 0] > threshold) == truth))
-    labels = y if y.ndim == 1 else np.argmax(y, axis=1)
-    return int(np.count_nonzero(np.argmax(p, axis=1) == labels))
-
-
-def predict_proba_batched(model: MLP, x: Array, normalizer: Normalizer | None = None,
-                          batch_size: int = 4096) -> Array:
-    """Output probabilities (N, C) for raw or float inputs, normalized one batch at a time
-    (never a float copy of the whole data set)."""
-    n = len(x)
-    x2 = np.asarray(x).reshape(n, -1)
-    proba = np.empty((n, model.n_outputs), dtype=model.dtype)
-    for start in range(0, n, batch_size):
-        xb = x2[start:start + batch_size]
-        if normalizer is not None:
-            xb = normalizer.transform(xb, dtype=model.dtype)
-        proba[start:start + batch_size] = model.forward(xb, training=False, copy=False)
-    return proba
-
-
-def predicted_labels(proba: Array, threshold: float = 0.5) -> Array:
-    """Class indices (N,) from probabilities: argmax, or ``p > threshold`` for one unit."""
-    if proba.shape[1] == 1:
-        return (proba[:, 0] > threshold).astype(np.int64)
-    return np.argmax(proba, axis=1)
-
-
-def evaluate(model: MLP, x: Array, y: Array, loss: Loss | str = "cross_entropy",
-             normalizer: Normalizer | None = None, batch_size: int = 4096,
-             return_proba: bool = False) -> Any:
-    """(loss, accuracy) of ``model`` on (x, y) in inference mode, in batches.
-
-    ``x`` may be raw uint8 images when a ``normalizer`` is given. The loss uses the loss's own
-    reduction (the sum reduction sums over all N samples). With ``return_proba`` the
-    probabilities (N, C) come back as a third element.
-    """
-    loss = get_loss(loss)
-    if len(x) == 0:
-        raise BarenetError("cannot evaluate on an empty data set")
-    proba = predict_proba_batched(model, x, normalizer, batch_size)
-    total = float(np.sum(loss.per_sample(proba, np.asarray(y)), dtype=np.float64))
-    value = total / len(x) if loss.reduction == "mean" else total
-    accuracy = count_correct(proba, y) / len(x)
-    return (value, accuracy, proba) if return_proba else (value, accuracy)
-
-
-@dataclass
-class EarlyStopping:
-    """Stop when ``monitor`` (``val_loss`` or ``val_accuracy``) has not improved by more than
-    ``min_delta`` for ``patience`` epochs; with ``restore_best`` put the best weights back."""
-
-    patience: int = 5
-    monitor: str = "val_loss"
-    min_delta: float = 0.0
-    restore_best: bool = True
-
-    def on_train_begin(self, trainer: Trainer) -> None:
-        if self.monitor not in ("val_loss", "val_accuracy"):
-            raise BarenetError(f"early stopping monitors val_loss or val_accuracy, not {self.monitor!r}")
-        if getattr(self, "_resumed", False):  # state restored from a checkpoint: keep it
-            return
-        self.best = math.inf if self.monitor == "val_loss" else -math.inf
-        self.best_epoch = 0
-        self.best_weights: list[Array] | None = None
-        self.waited = 0
-        self.stopped_epoch: int | None = None
-
-    def _improved(self, value: float) -> bool:
-        if self.monitor == "val_loss":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
-
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
-        value = record.get(self.monitor)
-        if value is None:
-            raise BarenetError("early stopping needs a validation set (pass validation data)")
-        if self._improved(value):
-            self.best, self.best_epoch, self.waited = value, record["epoch"], 0
-            if self.restore_best:
-                self.best_weights = trainer.model.get_weights()
-            return
-        self.waited += 1
-        if self.waited >= self.patience:
-            self.stopped_epoch = record["epoch"]
-            trainer.stop_training = True
-
-    def on_train_end(self, trainer: Trainer) -> None:
-        if self.restore_best and self.best_weights is not None:
-            trainer.model.set_weights(self.best_weights)
-            trainer.restored_epoch = self.best_epoch
-
-    def state_dict(self) -> tuple[dict[str, Any], dict[str, Array]]:
-        """(JSON state, arrays) for checkpoints."""
-        state = {"best": self.best, "best_epoch": self.best_epoch, "waited": self.waited,
-                 "stopped_epoch": self.stopped_epoch}
-        arrays = {f"w{i}": w for i, w in enumerate(self.best_weights or [])}
-        return state, arrays
-
-    def load_state_dict(self, state: dict[str, Any], arrays: dict[str, Array]) -> None:
-        self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
-        self.waited, self.stopped_epoch = int(state["waited"]), state["stopped_epoch"]
-        self.best_weights = [arrays[f"w{i}"] for i in range(len(arrays))] or None
-        self._resumed = True
-
-
-class Checkpoint:
-    """Write a resumable checkpoint (see :mod:`barenet.checkpoint`) every ``every`` epochs,
-    at the end of training, and when training is interrupted. ``every=None``: only the last
-    two. Put it last in the callback list so it saves the other callbacks' updated state."""
-
-    def __init__(self, path: str | Any, every: int | None = None) -> None:
-        self.path = path
-        self.every = every
-
-    def _save(self, trainer: Trainer) -> None:
-        from .checkpoint import save_checkpoint, trainer_state
-
-        save_checkpoint(self.path, *trainer_state(trainer))
-
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
-        final = trainer.epoch >= trainer.epochs or trainer.stop_training
-        if final or (self.every and trainer.epoch % self.every == 0):
-            self._save(trainer)
-
-    def on_interrupt(self, trainer: Trainer) -> None:
-        self._save(trainer)
 
 
 class Trainer:
@@ -195,7 +51,11 @@ class Trainer:
 
     ``x`` is (N, features) or (N, H, W): raw uint8 images with a ``normalizer`` (converted to
     float one batch at a time, so the data stay uint8 in memory), or float features without.
-    ``y`` is (N,) integer labels, or dense targets (N, C).
+    ``y`` is (N,) integer labels, or dense targets (N, C) (one-hot rows, or probabilities for
+    the cross-entropies); labels and their one-hot rows train bit-identically.
+
+    ``optimizer`` is an :class:`Optimizer`, or its name (default ``"adam"``) built with
+    ``lr`` (default: that optimizer's own default learning rate, e.g. 0.001 for Adam).
 
     ``augment`` (e.g. :class:`barenet.augment.RandomShift`) changes each raw training batch
     before normalization, drawing from the trainer's Generator (so checkpoints resume
@@ -212,10 +72,8 @@ class Trainer:
         self.model = model
         self.loss = get_loss(loss)
         check_pairing(model.output, self.loss.name, model.n_outputs)
-        if optimizer is None:
-            optimizer = Adam(lr if lr is not None else 0.001)
-        elif isinstance(optimizer, str):
-            optimizer = make_optimizer(optimizer, lr if lr is not None else 0.01)
+        if optimizer is None or isinstance(optimizer, str):
+            optimizer = make_optimizer(optimizer or "adam", lr)
         elif lr is not None:
             optimizer.lr = float(lr)
         self.optimizer = optimizer
@@ -246,7 +104,7 @@ class Trainer:
             raise BarenetError(f"batch size must be a positive integer or 'full'; got {size}")
         if size > n:
             raise BarenetError(f"batch size {size} is larger than the {n} training samples; "
-                               "use a smaller --batch-size or --batch-size full")
+                               "use a smaller batch_size, or batch_size='full'")
         return size
 
     def fit(self, x: Array, y: Array, validation: tuple[Array, Array] | None = None) -> History:
@@ -271,7 +129,7 @@ class Trainer:
         params = self.model.params()
         dense = self.model.dense_layers
         batch_hooks = [c for c in self.callbacks if hasattr(c, "on_batch_end")]
-        _call(self.callbacks, "on_train_begin", self)
+        call_hooks(self.callbacks, "on_train_begin", self)
         try:
             self._run_epochs(x, y, validation, batch, n_batches, params, dense, batch_hooks)
         except KeyboardInterrupt:
@@ -279,9 +137,9 @@ class Trainer:
             if self._last_snapshot is not None:
                 self._restore(self._last_snapshot)
             self.interrupted = True
-            _call(self.callbacks, "on_interrupt", self)
+            call_hooks(self.callbacks, "on_interrupt", self)
             raise
-        _call(self.callbacks, "on_train_end", self)
+        call_hooks(self.callbacks, "on_train_end", self)
         return self.history
 
     def _snapshot(self) -> dict[str, Any]:
@@ -307,7 +165,7 @@ class Trainer:
         while self.epoch < self.epochs and not self.stop_training:
             started = time.perf_counter()
             self._last_snapshot = start = self._snapshot()
-            grad_sq = np.zeros(len(dense))
+            grad_norm_sum = np.zeros(len(dense))  # per layer: the sum over batches of ||dW||
             loss_sum, correct, seen = 0.0, 0, 0
             batches = iterate_minibatches(x, y, batch, rng=self.rng, shuffle=self.shuffle,
                                           drop_last=self.drop_last, normalizer=self.normalizer,
@@ -320,12 +178,12 @@ class Trainer:
                 if not math.isfinite(value):
                     self._diverged(start, f"the loss became {value} at epoch {self.epoch + 1}, "
                                    f"batch {b + 1}")
-                correct += count_correct(p, yb)
-                self.model.backward(p, yb, self.loss)
+                correct += count_correct(p, yb)  # before backward, which overwrites p
+                self.model.backward(p, yb, self.loss, overwrite_p=True)
                 if self.track_norms:
                     for i, layer in enumerate(dense):
                         g = layer.dW.reshape(-1)
-                        grad_sq[i] += math.sqrt(float(np.dot(g, g)))
+                        grad_norm_sum[i] += math.sqrt(float(np.dot(g, g)))
                 self.optimizer.step(params)
                 size = len(yb)
                 per_sample = value if self.loss.reduction == "sum" else value * size
@@ -333,7 +191,7 @@ class Trainer:
                 seen += size
                 self.history.batch_loss.append(value)
                 if batch_hooks:
-                    _call(batch_hooks, "on_batch_end", self, b + 1, n_batches, value)
+                    call_hooks(batch_hooks, "on_batch_end", self, b + 1, n_batches, value)
             self.epoch += 1
             record: dict[str, Any] = {
                 "epoch": self.epoch,
@@ -351,18 +209,18 @@ class Trainer:
             if self.track_norms:
                 record["weight_change"] = [float(np.linalg.norm(layer.W - w0)) for layer, w0
                                            in zip(dense, start["weights"][0::2], strict=True)]
-                record["grad_norm"] = [float(v / max(n_batches, 1)) for v in grad_sq]
+                record["grad_norm"] = [float(v / max(n_batches, 1)) for v in grad_norm_sum]
             record["seconds"] = time.perf_counter() - started
             self.history.epochs.append(record)
-            _call(self.callbacks, "on_epoch_end", self, record)
+            call_hooks(self.callbacks, "on_epoch_end", self, record)
 
     def _diverged(self, start: dict[str, Any], what: str) -> None:
         """Put back the state from the start of the epoch and stop with a plain explanation."""
         self._restore(start)
         raise DivergenceError(
             f"training diverged: {what}. The learning rate ({self.optimizer.lr:g}) is probably too "
-            "large for this loss and reduction; try a 10x smaller --lr, --reduction mean, or "
-            "input scaled with --normalize 255")
+            "large for this loss and reduction; try a 10x smaller lr, reduction='mean', or "
+            "inputs scaled to [0, 1] (normalizer=Normalizer('255'))")
 
 
 def fit(model: MLP, x: Array, y: Array, *, loss: Loss | str = "cross_entropy",
