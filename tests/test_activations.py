@@ -155,3 +155,33 @@ def test_unknown_activation_names_the_valid_choices():
     for name in ("sigmoid", "relu", "leaky_relu", "tanh", "softmax", "identity"):
         assert name in str(info.value)
     assert isinstance(info.value, bn.BarenetError)
+
+
+def test_one_table_of_backward_functions_used_in_place_by_the_layers():
+    """Every activation's backward is its plain function in DERIVATIVES, which writes dL/dz
+    over dL/dy; the copying Activation.backward keeps its argument."""
+    from barenet.layers import ActivationLayer
+
+    rng = np.random.default_rng(4)
+    assert set(A.DERIVATIVES) == set(A.ACTIVATIONS)
+    for name, act in A.ACTIVATIONS.items():
+        assert act.backward_in_place is A.DERIVATIVES[name]
+        z = rng.normal(size=(5, 3))
+        g = rng.normal(size=(5, 3))
+        layer = ActivationLayer(name)
+        y = layer.forward(z.copy(), training=True)
+        expected = act.backward(y, g)
+        kept = g.copy()
+        np.testing.assert_array_equal(g, kept)
+        out = layer.backward(g)
+        assert out is g, name  # in place, as the layer documents
+        np.testing.assert_array_equal(out, expected)
+
+
+def test_elementwise_backward_functions_use_the_derivative_table():
+    y = np.array([[-0.5, 0.0, 2.0]])
+    for name, derivative in (("relu", A.relu_grad), ("leaky_relu", A.leaky_relu_grad),
+                             ("sigmoid", A.sigmoid_grad), ("tanh", A.tanh_grad),
+                             ("identity", A.identity_grad)):
+        g = np.array([[1.5, -2.0, 3.0]])
+        np.testing.assert_array_equal(A.DERIVATIVES[name](y, g.copy()), g * derivative(y))

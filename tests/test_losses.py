@@ -212,3 +212,76 @@ def test_fused_gradient_validates_before_overwriting_p():
     with pytest.raises(ValueError):
         bn.Loss("cross_entropy").fused_gradient(p, np.array([0, 5, 1]), out=p)
     np.testing.assert_array_equal(p, before)
+
+
+# ------------------------------------------------------------------ sample weights
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("name", LOSSES)
+def test_sample_weighted_gradient_matches_finite_differences(name, reduction):
+    """dL/dp of L = sum_i s_i l_i / S (mean) or sum_i s_i l_i (sum), by central differences."""
+    p = _probs(3, softmax=name == "cross_entropy")
+    labels = np.random.default_rng(4).integers(0, 4, size=6)
+    w = np.array([0.5, 2.0, 0.0, 1.0, 3.0, 1.5])
+    loss = bn.Loss(name, reduction)
+    grad = loss.gradient(p, labels, sample_weight=w)
+    h = 1e-6
+    numeric = np.zeros_like(p)
+    for idx in np.ndindex(p.shape):
+        up, down = p.copy(), p.copy()
+        up[idx] += h
+        down[idx] -= h
+        numeric[idx] = (loss.value(up, labels, sample_weight=w)
+                        - loss.value(down, labels, sample_weight=w)) / (2 * h)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+    assert np.all(grad[2] == 0)  # a zero weight: no gradient from that sample
+    per = loss.per_sample(p, labels)
+    expected = (w @ per) / (w.sum() if reduction == "mean" else 1.0)
+    assert loss.value(p, labels, sample_weight=w) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("output, name", [("softmax", "cross_entropy"),
+                                          ("sigmoid", "binary_cross_entropy")])
+def test_sample_weighted_fused_gradient_is_the_weighted_chain_rule(output, name, reduction):
+    act = bn.get_activation(output)
+    p = _probs(5, softmax=output == "softmax")
+    labels = np.random.default_rng(6).integers(0, 4, size=6)
+    target = labels if output == "softmax" else np.eye(4)[labels]
+    w = np.random.default_rng(7).uniform(0, 2, size=6)
+    loss = bn.Loss(name, reduction)
+    chained = act.backward(p, loss.gradient(p, target, sample_weight=w))
+    fused = loss.fused_gradient(p, target, sample_weight=w)
+    np.testing.assert_allclose(fused, chained, rtol=1e-9, atol=1e-12)
+
+
+def test_integer_sample_weights_equal_repeated_samples():
+    p = _probs(8)
+    labels = np.array([0, 1, 2, 3, 1, 0])
+    w = np.array([1, 3, 0, 2, 1, 1])
+    rep_p, rep_y = np.repeat(p, w, axis=0), np.repeat(labels, w)
+    for reduction in REDUCTIONS:
+        loss = bn.Loss("cross_entropy", reduction)
+        assert loss.value(p, labels, sample_weight=w) == pytest.approx(loss.value(rep_p, rep_y))
+        summed = np.add.reduceat(loss.gradient(rep_p, rep_y), np.r_[0, np.cumsum(w)[:-1]][w > 0])
+        np.testing.assert_allclose(loss.gradient(p, labels, sample_weight=w)[w > 0], summed)
+    ones = np.ones(6)
+    loss = bn.Loss("cross_entropy")
+    assert loss.value(p, labels, sample_weight=ones) == pytest.approx(loss.value(p, labels))
+    np.testing.assert_allclose(loss.fused_gradient(p, labels, sample_weight=ones),
+                               loss.fused_gradient(p, labels))
+
+
+@pytest.mark.parametrize("weights, message", [
+    (np.ones(5), "shape"), (np.array([1, -1, 1, 1, 1, 1.0]), "non-negative"),
+    (np.zeros(6), "not all zero"), (np.array([1, np.nan, 1, 1, 1, 1]), "finite"),
+])
+def test_bad_sample_weights_are_refused_before_p_is_overwritten(weights, message):
+    p = _probs(9)
+    kept = p.copy()
+    loss = bn.Loss("cross_entropy")
+    for call in (lambda: loss.value(p, np.zeros(6, int), sample_weight=weights),
+                 lambda: loss.gradient(p, np.zeros(6, int), sample_weight=weights),
+                 lambda: loss.fused_gradient(p, np.zeros(6, int), out=p, sample_weight=weights)):
+        with pytest.raises(bn.BarenetError, match=message):
+            call()
+    np.testing.assert_array_equal(p, kept)

@@ -340,3 +340,28 @@ def test_small_net_overfits_fifty_samples(structured):
         opt.step(model.params())
     assert np.mean(model.predict(x) == y) == 1.0
     assert last < 0.1 * first
+
+
+@pytest.mark.parametrize("output, loss_name", [("softmax", "cross_entropy"),
+                                               ("sigmoid", "binary_cross_entropy"),
+                                               ("softmax", "squared_error")])
+def test_the_readme_training_step_leaves_p_unchanged(output, loss_name):
+    """README's step: forward, loss.value, backward, step. backward must not write p - y
+    over the caller's p; overwrite_p=True is the explicit fast path, with the same gradients."""
+    x, y = _data(seed=7)
+    if output == "sigmoid":
+        y = (y > 0).astype(np.int64)
+    n_out = 1 if output == "sigmoid" else 3
+    model = bn.MLP([6, 5, n_out], output=output, seed=0)
+    loss = bn.Loss(loss_name)
+    p = model.forward(x, training=True)
+    kept = p.copy()
+    model.backward(p, y, loss)
+    np.testing.assert_array_equal(p, kept)
+    grads = [q.grad.copy() for q in model.params()]
+    fast = model.forward(x, training=True, copy=False)
+    model.backward(fast, y, loss, overwrite_p=True)
+    for q, g in zip(model.params(), grads, strict=True):
+        np.testing.assert_array_equal(q.grad, g)
+    if loss.is_fused_with(output):
+        assert not np.array_equal(fast, kept)  # the fast path did write dL/dz over it

@@ -300,3 +300,29 @@ def test_a_copied_model_is_packed_again():
         assert packed_vector([p.grad for p in params]) is not None
         for a, b in zip(clone.get_weights(), model.get_weights(), strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_adam_epsilon_on_v_is_kingma_and_bas_efficient_form():
+    """epsilon_on="v": w -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps), the update
+    scikit-learn's and TensorFlow's Adam make; the default adds eps to sqrt(v_hat)."""
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(size=(3, 4))
+    grads = [rng.normal(scale=1e-3, size=(3, 4)) for _ in range(5)]
+    lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-3  # a large eps: the two forms differ visibly
+    finals = {}
+    for where in ("v", "v_hat"):
+        param = Param("w", w0.copy(), np.zeros_like(w0), True)
+        opt = bn.Adam(lr, b1, b2, eps, epsilon_on=where)
+        for g in grads:
+            param.grad[...] = g
+            opt.step([param])
+        finals[where] = param.value
+    w, m, v = w0.copy(), np.zeros_like(w0), np.zeros_like(w0)
+    for t, g in enumerate(grads, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        w -= lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m / (np.sqrt(v) + eps)
+    np.testing.assert_allclose(finals["v"], w, rtol=1e-12)
+    assert not np.allclose(finals["v_hat"], w, rtol=1e-6)
+    with pytest.raises(bn.BarenetError, match="epsilon_on"):
+        bn.Adam(epsilon_on="sqrt")

@@ -257,3 +257,43 @@ def test_a_whole_training_run_matches_torch():
     for dense, lin in zip(model.dense_layers, linears, strict=True):
         np.testing.assert_allclose(dense.W, lin.weight.detach().numpy().T, rtol=RTOL, atol=ATOL)
         np.testing.assert_allclose(dense.b, lin.bias.detach().numpy(), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("output, loss_name", OUTPUT_LOSS_PAIRS)
+def test_sample_weighted_loss_and_gradients_agree_with_torch(output, loss_name, reduction):
+    """L = sum_i s_i l_i / sum_i s_i (mean) or sum_i s_i l_i (sum): value and every parameter
+    gradient of MLP.backward(..., sample_weight=s) against torch autograd, in float64."""
+    rng = np.random.default_rng(11)
+    n, n_out = 9, 1 if output == "sigmoid" and loss_name == "binary_cross_entropy" else 3
+    model = bn.MLP([4, 5, n_out], hidden="tanh", output=output, dtype="float64", seed=3)
+    x = rng.normal(size=(n, 4))
+    y = rng.integers(0, n_out if n_out > 1 else 2, size=n)
+    w = rng.uniform(0, 3, size=n)
+    w[2] = 0.0  # a sample that weighs nothing
+    loss = bn.Loss(loss_name, reduction)
+    p = model.forward(x, training=True)
+    value = loss.value(p, y, sample_weight=w)
+    model.backward(p, y, loss, sample_weight=w)
+
+    lins = [torch.nn.Linear(d.n_in, d.n_out, dtype=torch.float64) for d in model.dense_layers]
+    with torch.no_grad():
+        for d, lin in zip(model.dense_layers, lins, strict=True):
+            lin.weight.copy_(torch.from_numpy(d.W.T))
+            lin.bias.copy_(torch.from_numpy(d.b))
+    z = lins[1](torch.tanh(lins[0](torch.from_numpy(x))))
+    out = _torch_activation(output, z)
+    target = _torch_target(loss_name, y, n_out)
+    if loss_name == "cross_entropy":
+        per = F.cross_entropy(z, target, reduction="none")
+    elif loss_name == "binary_cross_entropy":
+        per = F.binary_cross_entropy_with_logits(z, target, reduction="none").sum(dim=1)
+    else:
+        per = 0.5 * ((out - target) ** 2).sum(dim=1)
+    tw = torch.from_numpy(w)
+    t_loss = (tw * per).sum() / (tw.sum() if reduction == "mean" else 1.0)
+    t_loss.backward()
+    assert value == pytest.approx(t_loss.item(), rel=RTOL, abs=ATOL)
+    for d, lin in zip(model.dense_layers, lins, strict=True):
+        np.testing.assert_allclose(d.dW, lin.weight.grad.numpy().T, rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(d.db, lin.bias.grad.numpy(), rtol=RTOL, atol=ATOL)

@@ -153,3 +153,55 @@ def test_uint8_images_train_through_a_normalizer():
         epochs=5, normalizer=normalizer)
     assert x.dtype == np.uint8
     assert evaluate(model, x, y, "binary_cross_entropy", normalizer)[1] == 1.0
+
+
+# --------------------------------------------------------------------------- contracts
+@pytest.mark.parametrize("output, loss", [("softmax", "cross_entropy"), ("softmax", "squared_error")])
+def test_dense_one_hot_targets_train_exactly_like_labels(output, loss):
+    """The Trainer's docstring promises dense targets (N, C): fit, validation and evaluate
+    accept one-hot rows and give the very results of the integer labels."""
+    x, y = blobs(n=120)
+    one_hot = np.eye(3, dtype=np.float32)[y]
+    runs = []
+    for target in (y, one_hot):
+        model = bn.MLP([8, 6, 3], output=output, seed=4)
+        history = fit(model, x, target, loss=loss, optimizer="adam", batch_size=32, epochs=2,
+                      validation=(x[:40], target[:40]), seed=1)
+        runs.append((model, history, evaluate(model, x, target, loss)))
+    (m1, h1, e1), (m2, h2, e2) = runs
+    for a, b in zip(m1.get_weights(), m2.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert h1.batch_loss == h2.batch_loss
+    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+        assert h1.last[key] == h2.last[key], key
+    assert e1 == e2
+
+
+def test_dense_targets_of_the_wrong_width_are_refused():
+    x, y = blobs(n=60)
+    with pytest.raises(BarenetError, match=r"\(N, 3\)"):
+        fit(bn.MLP([8, 4, 3], seed=0), x, np.eye(4)[y % 4], batch_size=20, epochs=1)
+
+
+def test_one_default_learning_rate_whether_or_not_the_optimizer_is_named():
+    model = bn.MLP([8, 4, 3], seed=0)
+    default = bn.Adam().lr
+    assert Trainer(model).optimizer.lr == default
+    assert Trainer(model, optimizer="adam").optimizer.lr == default
+    assert Trainer(model, optimizer="sgd").optimizer.lr == bn.SGD().lr
+    assert Trainer(model, optimizer="sgd", lr=0.3).optimizer.lr == 0.3
+
+
+def test_library_messages_name_library_arguments_not_cli_flags():
+    x, y = blobs(n=20)
+    with pytest.raises(BarenetError, match="batch_size") as info:
+        fit(bn.MLP([8, 4, 3], seed=0), x, y, batch_size=50, epochs=1)
+    assert "--" not in str(info.value)
+    with pytest.raises(DivergenceError) as info:
+        fit(bn.MLP([8, 16, 3], hidden="identity", output="identity", seed=1), x * 1e3, y,
+            loss=bn.Loss("squared_error", "sum"), optimizer=bn.SGD(10.0), batch_size="full",
+            epochs=50)
+    assert "--" not in str(info.value) and "lr" in str(info.value)
+    with pytest.raises(BarenetError) as info:
+        bn.SGD(0.1, nesterov=True)
+    assert "--" not in str(info.value)

@@ -116,6 +116,9 @@ class Trainer:
             raise BarenetError("the training set is empty; check the data selection options")
         if len(y) != n:
             raise BarenetError(f"{n} training samples but {len(y)} labels")
+        if y.ndim > 1 and y.shape[1:] != (self.model.n_outputs,):
+            raise BarenetError(f"targets must be labels (N,) or dense (N, {self.model.n_outputs}) "
+                               f"for this model; got shape {y.shape}")
         x = x.reshape(n, -1)
         if x.shape[1] != self.model.n_inputs:
             raise BarenetError(f"the data have {x.shape[1]} features per sample but the model "
