@@ -155,13 +155,15 @@ def test_gradcheck_catches_the_e2_preactivation_bug(monkeypatch):
 
 def test_gradcheck_catches_a_wrong_activation_derivative(monkeypatch):
     """sigma'(y) applied to the output y (the derivative formula used twice) is caught."""
-    wrong = bn.activations.Activation(
-        "sigmoid", bn.activations.sigmoid, lambda y: bn.sigmoid(y) * (1 - bn.sigmoid(y)))
+    from barenet.nn import activations
+
+    wrong = activations.Activation(
+        "sigmoid", activations.sigmoid, lambda y: bn.sigmoid(y) * (1 - bn.sigmoid(y)))
     rng = np.random.default_rng(6)
     x = rng.normal(size=(10, 5))
     y = rng.integers(0, 3, size=10)
     model = bn.MLP([5, 4, 3], hidden="sigmoid", output="softmax", dtype="float64", seed=6)
-    monkeypatch.setitem(bn.activations.ACTIVATIONS, "sigmoid", wrong)
+    monkeypatch.setitem(activations.ACTIVATIONS, "sigmoid", wrong)
     result = bn.gradcheck(model, "cross_entropy", x, y, max_entries=None)
     assert result.errors["layer1.W"] > 1e-2
     assert result.errors["layer2.W"] <= TOL

@@ -575,9 +575,10 @@ def test_not_fitted_and_feature_count(digits):
 @pytest.mark.parametrize("params, message", [
     (dict(hidden_layer_sizes=(0,)), "hidden_layer_sizes"),
     (dict(hidden_layer_sizes="big"), "hidden_layer_sizes"),
-    (dict(activation="softmax"), "unknown activation"),
+    (dict(activation="softmax"), "'activation' parameter of MLPClassifier must be"),
+    (dict(activation=["softmax"]), "unknown activation"),
     (dict(hidden_layer_sizes=(8, 8), activation=["relu"]), "one per hidden layer"),
-    (dict(solver="lbfgs"), "solver must be one of"),
+    (dict(solver="lbfgs"), "'solver' parameter of MLPClassifier must be a str among"),
     (dict(learning_rate_init=0), "learning_rate_init"),
     (dict(momentum=1.5), "momentum"),
     (dict(batch_size=0), "batch_size"),
@@ -587,7 +588,7 @@ def test_not_fitted_and_feature_count(digits):
     (dict(hidden_layer_sizes=(8,), dropout=[0.1, 0.2]), "dropout lists 2"),
     (dict(init=["he"]), "init must be"),
     (dict(init="bogus"), "initializer"),
-    (dict(loss="hinge"), "loss must be one of"),
+    (dict(loss="hinge"), "'loss' parameter of MLPClassifier must be a str among"),
     (dict(dtype="float16"), "dtype"),
     (dict(class_weight="auto"), "class_weight"),
     (dict(callbacks="progress"), "callbacks"),
@@ -598,6 +599,19 @@ def test_bad_parameters_get_clear_messages(digits, params, message):
     x, y = digits
     with pytest.raises(BarenetError, match=message):
         MLPClassifier(**{"max_iter": 1, **params}).fit(x, y)
+
+
+def test_parameters_are_declared_in_one_constraint_table():
+    """scikit-learn's own check_param_validation (not run by check_estimator for third-party
+    estimators): every parameter has a constraint, and a value of the wrong type or out of
+    range raises InvalidParameterError worded by sklearn, which is also a BarenetError."""
+    from sklearn.utils._param_validation import InvalidParameterError
+    from sklearn.utils.estimator_checks import check_param_validation
+
+    check_param_validation("MLPClassifier", MLPClassifier(max_iter=2))
+    with pytest.raises(BarenetError) as info:
+        MLPClassifier(solver="lbfgs").fit(np.eye(4), [0, 1, 0, 1])
+    assert isinstance(info.value, InvalidParameterError)
 
 
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")

@@ -10,7 +10,9 @@ Conventions (batch-major, one row per sample):
   gradients beside the parameters (``dW`` beside ``W``, ``db`` beside ``b``).
 * Outputs are written into buffers owned by the layer and reused while the batch size stays the
   same, so a training step allocates almost nothing. A buffer stays valid until the layer's
-  next ``forward``; :class:`barenet.MLP` copies what it hands to users.
+  next ``forward``.
+* ``infer(x)`` is the inference-mode forward into new arrays, keeping no state: what
+  :class:`barenet.MLP` hands to users, safe to call from several threads at once.
 """
 
 from __future__ import annotations
@@ -134,6 +136,11 @@ class Dense:
         z += self.b
         return z
 
+    def infer(self, x: Array) -> Array:
+        z = x @ self.W  # x may also be a scipy.sparse matrix: the product is dense
+        z += self.b
+        return np.asarray(z)
+
     def backward(self, g: Array, need_input_grad: bool = True) -> Array | None:
         x = self._x
         assert x is not None, "backward() called before forward()"
@@ -169,6 +176,9 @@ class ActivationLayer:
         y = self.activation.forward(z, out=z)
         self._y = y
         return y
+
+    def infer(self, z: Array) -> Array:
+        return self.activation.forward(z, out=z)  # z: the new output of the Dense below
 
     def backward(self, g: Array, need_input_grad: bool = True) -> Array:
         y = self._y
@@ -211,6 +221,9 @@ class Dropout:
         np.multiply(x, self._mask, out=y)
         return y
 
+    def infer(self, x: Array) -> Array:
+        return x
+
     def backward(self, g: Array, need_input_grad: bool = True) -> Array:
         if self._mask is None:
             return g
@@ -228,3 +241,11 @@ class Dropout:
 
 
 Layer = Dense | ActivationLayer | Dropout
+
+
+def release_buffers(layers: Sequence[Layer]) -> None:
+    """Drop what the layers keep from the last training batch (inputs, outputs, masks)."""
+    for layer in layers:
+        for name in ("_x", "_z", "_dx", "_y", "_mask"):
+            if getattr(layer, name, None) is not None:
+                setattr(layer, name, None)

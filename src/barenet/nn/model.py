@@ -42,9 +42,7 @@ def _check_dtype(dtype: object) -> np.dtype:
 
 def _check_activation(name: str, role: str) -> str:
     if name not in ACTIVATIONS:
-        raise BarenetError(
-            f"unknown {role} activation {name!r}; choose one of: {', '.join(ACTIVATIONS)}"
-        )
+        raise BarenetError(f"unknown {role} activation {name!r}; choose one of: {', '.join(ACTIVATIONS)}")
     return name
 
 
@@ -211,12 +209,22 @@ class MLP:
 
         ``training=True`` applies dropout and keeps what :meth:`backward` needs. With
         ``copy=False`` the returned array is the model's own buffer (valid until the next
-        forward): the training loop uses this to avoid a copy per batch.
+        forward): the training loop uses this to avoid a copy per batch. Inference with
+        ``copy=True`` computes into new arrays and keeps no state (safe from several threads).
         """
         out = self._as_input(x)
+        if copy and not training:
+            return self.layers[-1].infer(self.logits(out))
         for layer in self.layers:
             out = layer.forward(out, training)
         return out.copy() if copy else out
+
+    def logits(self, x: Array) -> Array:
+        """The output layer's pre-activation z (N, n_outputs) in inference mode, a new array."""
+        out = self._as_input(x)
+        for layer in self.layers[:-1]:
+            out = layer.infer(out)
+        return out
 
     def backward(self, p: Array, y: Array, loss: Loss | str, sample_weight: Array | None = None,
                  overwrite_p: bool = False) -> None:

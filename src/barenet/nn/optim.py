@@ -59,6 +59,7 @@ class Optimizer:
         self.t = 0
         self._vectors: dict[str, Array] = {}  # state kind -> packed vector (views in attributes)
         self._tmp: tuple[Array, list[Array]] | None = None
+        self._decayed: tuple[Array, list[Array]] | None = None  # scratch for grad + lambda w
         self._packed_for: tuple[list[Array], Array, Array] | None = None
 
     def __getstate__(self) -> dict:
@@ -66,7 +67,7 @@ class Optimizer:
         buffer and the packing cache, and with each kind of state as plain arrays, packed
         again by ``__setstate__`` (a pickled view does not stay a view)."""
         state = self.__dict__.copy()
-        state.update(_tmp=None, _packed_for=None, _vectors={})
+        state.update(_tmp=None, _decayed=None, _packed_for=None, _vectors={})
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -111,17 +112,35 @@ class Optimizer:
     def _groups(self, params: Sequence[Param], coupled_decay: float = 0.0) -> list[tuple[Array, ...]]:
         """(value, grad, tmp, *state) to update: one group for packed parameters, else one per
         parameter. With L2 (coupled) weight decay the gradient of a decayed parameter is
-        ``grad + coupled_decay * value``, a new array, so ``Param.grad`` stays the loss gradient."""
+        ``grad + coupled_decay * value``, in a scratch vector for packed parameters (a new array
+        otherwise), so ``Param.grad`` stays the loss gradient."""
         self._ensure_state(params)
         assert self._tmp is not None
-        packed = None if coupled_decay else self._packed(params)
+        packed = self._packed(params)
         if packed is not None:
-            return [(packed[0], packed[1], self._tmp[0], *(self._vectors[k] for k in self.state_names))]
+            grad = self._decayed_gradient(params, coupled_decay) if coupled_decay else packed[1]
+            return [(packed[0], grad, self._tmp[0], *(self._vectors[k] for k in self.state_names))]
         groups = []
         for i, p in enumerate(params):
             grad = p.grad + coupled_decay * p.value if coupled_decay and p.decay else p.grad
             groups.append((p.value, grad, self._tmp[1][i], *(getattr(self, k)[i] for k in self.state_names)))
         return groups
+
+    def _decayed_gradient(self, params: Sequence[Param], decay: float) -> Array:
+        """``grad + decay * value`` (decayed parameters) or ``grad`` (the rest), packed into one
+        reused scratch vector."""
+        shapes = [p.value.shape for p in params]
+        if (self._decayed is None or [v.shape for v in self._decayed[1]] != shapes
+                or self._decayed[0].dtype != params[0].value.dtype):
+            self._decayed = pack([np.empty(shape, params[0].value.dtype) for shape in shapes])
+        vector, views = self._decayed
+        for p, view in zip(params, views, strict=True):
+            if p.decay:
+                np.multiply(p.value, decay, out=view)
+                view += p.grad
+            else:
+                np.copyto(view, p.grad)
+        return vector
 
     # ----------------------------------------------------------------- interface
     def step(self, params: Sequence[Param]) -> None:
