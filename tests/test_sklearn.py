@@ -633,3 +633,72 @@ def test_pipeline_on_sparse_features(digits):
     pipe = make_pipeline(MaxAbsScaler(), MLPClassifier((16,), max_iter=20, random_state=0))
     sparse = pipe.fit(sp.csr_matrix(x), y).predict_proba(sp.csr_matrix(x))
     np.testing.assert_allclose(sparse, clone(pipe).fit(x, y).predict_proba(x), rtol=1e-10)
+
+
+# --------------------------------------------------------------------------- on the core
+def test_training_and_prediction_go_through_the_core_model(digits, monkeypatch):
+    """Every minibatch is MLP.forward + MLP.backward (with the batch's sample weights) and one
+    step of barenet's optimizer; predictions are MLP.forward: no copied forward or backward."""
+    from barenet.nn.model import MLP
+    from barenet.nn.optim import Adam
+
+    x, y = digits
+    calls = {"forward": 0, "backward": 0, "weighted": 0, "step": 0}
+    forward, backward, step = MLP.forward, MLP.backward, Adam.step
+
+    def counting_forward(self, *args, **kwargs):
+        calls["forward"] += 1
+        return forward(self, *args, **kwargs)
+
+    def counting_backward(self, p, y, loss, sample_weight=None, overwrite_p=False):
+        calls["backward"] += 1
+        calls["weighted"] += sample_weight is not None
+        return backward(self, p, y, loss, sample_weight, overwrite_p)
+
+    def counting_step(self, params):
+        calls["step"] += 1
+        return step(self, params)
+
+    monkeypatch.setattr(MLP, "forward", counting_forward)
+    monkeypatch.setattr(MLP, "backward", counting_backward)
+    monkeypatch.setattr(Adam, "step", counting_step)
+    est = MLPClassifier((8,), batch_size=600, max_iter=2, random_state=0)
+    est.fit(x, y, sample_weight=np.ones(len(y)))
+    assert calls == {"forward": 6, "backward": 6, "weighted": 6, "step": 6}  # 2 epochs x 3
+    est.predict_proba(x[:5])
+    assert calls["forward"] == 7
+
+
+def test_predictions_from_several_threads_agree(digits):
+    from concurrent.futures import ThreadPoolExecutor
+
+    x, y = digits
+    est = MLPClassifier((32,), max_iter=3, random_state=0).fit(x, y)
+    expected = [est.predict_proba(x[i::4]) for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda i: est.predict_proba(x[i::4]), range(4)))
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("target, loss, pair", [
+    ("multiclass", "log_loss", ("softmax", "cross_entropy")),
+    ("binary", "log_loss", ("sigmoid", "binary_cross_entropy")),
+    ("multilabel", "log_loss", ("sigmoid", "binary_cross_entropy")),
+    ("multiclass", "squared_error", ("softmax", "squared_error")),
+])
+def test_the_estimator_trains_only_the_pairings_that_are_meant(digits, target, loss, pair):
+    x, y = digits
+    if target == "binary":
+        y = y > 4
+    elif target == "multilabel":
+        y = np.stack([y > 4, y % 2 == 0], axis=1).astype(int)
+    est = MLPClassifier((8,), loss=loss, max_iter=1, random_state=0).fit(x, y)
+    assert (est.model_.output, est._barenet_loss().name) == pair
+
+
+def test_assigned_coefficients_must_keep_their_shapes(digits):
+    x, y = digits
+    est = MLPClassifier((8,), max_iter=1, random_state=0).fit(x, y)
+    with pytest.raises(BarenetError, match="shape"):
+        est.coefs_ = [np.zeros((3, 3))] + est.coefs_[1:]

@@ -18,13 +18,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
-from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
     check_classification_targets,
     unique_labels,
 )
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 try:
     from sklearn.utils.validation import validate_data as _validate_data
@@ -37,14 +36,11 @@ except ImportError:  # pragma: no cover - scikit-learn < 1.6
 from ..errors import BarenetError
 from ..nn.model import MLP
 from ..train.history import History
-from .params import PARAMETER_CONSTRAINTS, Settings, settings
+from .params import PARAMETER_CONSTRAINTS, Settings, refuse, settings
 from .training import StochasticTraining, rows_in_batches
+from .weights import combined_weights, sample_weight_array
 
 Array = np.ndarray
-
-
-def _fail(message: str) -> BarenetError:
-    return BarenetError(f"MLPClassifier: {message}")
 
 
 def _copy_callback(callback: Any) -> Any:
@@ -54,14 +50,6 @@ def _copy_callback(callback: Any) -> Any:
         return copy.deepcopy(callback)
     except Exception:
         return callback
-
-
-def _sample_weight_array(sample_weight: Any, X: Any) -> Array:
-    """Validated non-negative float64 weights, one per sample (sklearn's checks and messages)."""
-    try:
-        return _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-    except TypeError:  # pragma: no cover - scikit-learn < 1.6 named it only_non_negative
-        return _check_sample_weight(sample_weight, X, dtype=np.float64, only_non_negative=True)
 
 
 class MLPClassifier(ClassifierMixin, StochasticTraining, BaseEstimator):
@@ -212,7 +200,7 @@ class MLPClassifier(ClassifierMixin, StochasticTraining, BaseEstimator):
             else:
                 self._label_binarizer.fit(classes)
             if len(self._label_binarizer.classes_) < 2:
-                raise _fail(f"classes must list at least 2 classes; got {list(classes)}")
+                raise refuse(f"classes must list at least 2 classes; got {list(classes)}")
         return self._fit(X, y, sample_weight, incremental=True, validation=(None, None, None))
 
     def predict_proba(self, X: Any) -> Array:
@@ -276,7 +264,7 @@ class MLPClassifier(ClassifierMixin, StochasticTraining, BaseEstimator):
              validation: tuple[Any, Any, Any]) -> MLPClassifier:
         cfg = settings(self)
         if self.early_stopping and incremental:
-            raise _fail("partial_fit does not support early_stopping=True")
+            raise refuse("partial_fit does not support early_stopping=True")
         first_pass = not hasattr(self, "model_") or (not self.warm_start and not incremental)
         X, y = _validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                               dtype=(np.float64, np.float32), reset=first_pass)
@@ -290,7 +278,8 @@ class MLPClassifier(ClassifierMixin, StochasticTraining, BaseEstimator):
         multilabel = self._label_binarizer.y_type_ == "multilabel-indicator"
         multiclass = self._label_binarizer.y_type_ == "multiclass"
 
-        sw = self._sample_weights(sample_weight, X, y, multilabel, incremental)
+        sw = combined_weights(sample_weight, self.class_weight, X, y, self.classes_, multilabel,
+                              incremental)
         dtype = (cfg.dtype or X.dtype) if first_pass else self.model_.dtype
         X = X.astype(dtype, copy=False)
         if sp.issparse(X):
@@ -300,10 +289,10 @@ class MLPClassifier(ClassifierMixin, StochasticTraining, BaseEstimator):
         X_val_in, y_val_in, sw_val_in = validation
         if X_val_in is not None or y_val_in is not None:
             if X_val_in is None or y_val_in is None:
-                raise _fail("give both X_val and y_val, or neither")
+                raise refuse("give both X_val and y_val, or neither")
             X_val, y_val_labels, sw_val = self._validation_data(X_val_in, y_val_in, sw_val_in, dtype)
         elif sw_val_in is not None:
-            raise _fail("sample_weight_val needs X_val and y_val")
+            raise refuse("sample_weight_val needs X_val and y_val")
 
         rs = check_random_state(self.random_state)
         n_features = X.shape[1]
@@ -326,8 +315,8 @@ class MLPClassifier(ClassifierMixin, StochasticTraining, BaseEstimator):
                 np.arange(X.shape[0]), random_state=rs, test_size=self.validation_fraction,
                 stratify=stratify)
             if len(val_idx) < 2:
-                raise _fail("the validation set is too small; increase validation_fraction or "
-                            "the size of your data set")
+                raise refuse("the validation set is too small; increase validation_fraction or "
+                             "the size of your data set")
             X_train, X_val = X[train_idx], X[val_idx]
             t_train = targets[train_idx]
             y_val_labels = self._label_binarizer.inverse_transform(
@@ -345,55 +334,18 @@ class MLPClassifier(ClassifierMixin, StochasticTraining, BaseEstimator):
             binarizer = LabelBinarizer()
             binarizer.fit(y)
             if len(binarizer.classes_) < 2:
-                raise _fail(f"the training labels hold only 1 class ({binarizer.classes_[0]!r}); "
-                            "a classifier needs samples of at least 2 classes")
+                raise refuse(f"the training labels hold only 1 class ({binarizer.classes_[0]!r}); "
+                             "a classifier needs samples of at least 2 classes")
             self._label_binarizer = binarizer
             self.classes_ = binarizer.classes_
             return
         classes = unique_labels(y)
         if self.warm_start and not incremental:
             if set(classes) != set(self.classes_):
-                raise _fail(f"warm_start can only be used where y has the same classes as the "
-                            f"previous fit; previously got {self.classes_}, y has {classes}")
+                raise refuse(f"warm_start can only be used where y has the same classes as the "
+                             f"previous fit; previously got {self.classes_}, y has {classes}")
         elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-            raise _fail(f"y has classes not in classes_ {self.classes_}: y has {classes}")
-
-    def _sample_weights(self, sample_weight: Any, X: Any, y: Array, multilabel: bool,
-                        incremental: bool) -> Array | None:
-        """sample_weight times class_weight, or None when both are absent."""
-        sw = None
-        if sample_weight is not None:
-            sw = _sample_weight_array(sample_weight, X)
-        cw = self.class_weight
-        if cw is not None:
-            if multilabel:
-                raise _fail("class_weight applies to binary and multiclass targets, not "
-                            "multilabel ones; weight the samples with sample_weight instead")
-            if incremental and isinstance(cw, str):
-                raise _fail("class_weight='balanced' needs all the labels at once and is not "
-                            "supported by partial_fit; compute the weights with sklearn.utils."
-                            "class_weight.compute_class_weight and pass them as a dict")
-            if isinstance(cw, dict):
-                unknown = [c for c in cw if c not in set(self.classes_.tolist())]
-                if unknown:
-                    raise _fail(f"class_weight names classes that are not in the labels: "
-                                f"{unknown}; the classes are {self.classes_.tolist()}")
-                per_class = np.array([float(cw.get(c, 1.0)) for c in self.classes_.tolist()])
-                if not np.all(np.isfinite(per_class)) or per_class.min() < 0:
-                    raise _fail("class weights must be finite and non-negative")
-                cweights = per_class[np.searchsorted(self.classes_, y)]
-            else:
-                cweights = compute_sample_weight("balanced", y)
-            sw = cweights if sw is None else sw * cweights
-        if sw is None:
-            return None
-        if not np.any(sw > 0):
-            raise _fail("the sample weights are all zero; at least one sample needs a positive "
-                        "weight")
-        if not multilabel and not incremental and len(np.unique(y[sw > 0])) < 2:
-            raise _fail("only 1 class has samples with a positive weight; a classifier needs "
-                        "samples of at least 2 classes")
-        return sw
+            raise refuse(f"y has classes not in classes_ {self.classes_}: y has {classes}")
 
     def _validation_data(self, X_val: Any, y_val: Any, sw_val: Any, dtype: np.dtype) -> tuple:
         X_val, y_val = _validate_data(self, X_val, y_val, accept_sparse=["csr", "csc"],
@@ -402,11 +354,11 @@ class MLPClassifier(ClassifierMixin, StochasticTraining, BaseEstimator):
             y_val = column_or_1d(y_val, warn=True)
         unknown = np.setdiff1d(unique_labels(y_val), self.classes_)
         if len(unknown):
-            raise _fail(f"y_val has classes not in the training labels: {unknown.tolist()}")
+            raise refuse(f"y_val has classes not in the training labels: {unknown.tolist()}")
         if X_val.shape[0] < 1:
-            raise _fail("the validation set X_val is empty")
+            raise refuse("the validation set X_val is empty")
         if sw_val is not None:
-            sw_val = _sample_weight_array(sw_val, X_val)
+            sw_val = sample_weight_array(sw_val, X_val)
         return X_val.astype(dtype, copy=False), y_val, sw_val
 
     def _initialize(self, cfg: Settings, n_features: int, n_out: int, dtype: np.dtype,
@@ -433,7 +385,7 @@ class MLPClassifier(ClassifierMixin, StochasticTraining, BaseEstimator):
                         init="zeros" if sklearn_init else cfg.init, dropout=cfg.dropout,
                         dtype=dtype, seed=seed)
         except BarenetError as exc:
-            raise _fail(str(exc)) from None
+            raise refuse(str(exc)) from None
         if sklearn_init:
             model.inits = specs
             model.set_weights(weights)
@@ -465,6 +417,6 @@ class MLPClassifier(ClassifierMixin, StochasticTraining, BaseEstimator):
         sizes = [n_features, *cfg.hidden, n_out]
         if (model.sizes != sizes or model.hidden != cfg.activations
                 or model.dropout != cfg.dropout):
-            raise _fail(f"cannot continue training a {model.sizes} network ({model.hidden}, "
-                        f"dropout {model.dropout}) as {sizes} ({cfg.activations}, dropout "
-                        f"{cfg.dropout}); set warm_start=False to start over")
+            raise refuse(f"cannot continue training a {model.sizes} network ({model.hidden}, "
+                         f"dropout {model.dropout}) as {sizes} ({cfg.activations}, dropout "
+                         f"{cfg.dropout}); set warm_start=False to start over")

@@ -78,7 +78,13 @@ class ParameterError(BarenetError, InvalidParameterError):
 
 
 def fail(message: str) -> ParameterError:
+    """A parameter the estimator refuses."""
     return ParameterError(f"MLPClassifier: {message}")
+
+
+def refuse(message: str) -> BarenetError:
+    """Data (or a use of the parameters with these data) the estimator refuses."""
+    return BarenetError(f"MLPClassifier: {message}")
 
 
 @dataclass(frozen=True)
