@@ -21,9 +21,10 @@ Softmax normalizes over the class axis (the last one), never over the whole arra
 backward is the Jacobian-vector product ``g_z = y * (g_y - sum_k g_y,k y_k)``; when softmax is
 paired with cross-entropy the model skips it and uses the fused gradient ``p - y`` instead.
 
-Backward: :data:`DERIVATIVES` maps each name to one plain function ``(y, g_y) -> g_z`` that
-writes dL/dz over dL/dy (as scikit-learn's ``DERIVATIVES``); the layers call it through
-:meth:`Activation.backward_into`, and :meth:`Activation.backward` is the copying form.
+Backward: :data:`DERIVATIVES` maps each name to one function ``(y, g_y) -> g_z`` that writes
+dL/dz over dL/dy, as scikit-learn's ``DERIVATIVES`` (the elementwise ones are
+:class:`TimesDerivative`: ``g_y * derivative(y)``). The layers call it through
+:meth:`Activation.backward_into`; :meth:`Activation.backward` is the copying form.
 """
 
 from __future__ import annotations
@@ -136,28 +137,15 @@ def softmax(z: Array, out: Array | None = None) -> Array:
 Backward = Callable[[Array, Array], Array]
 
 
-def sigmoid_backward(y: Array, grad_y: Array) -> Array:
-    """g_z = g_y * y (1 - y)."""
-    grad_y *= sigmoid_grad(y)
-    return grad_y
+@dataclass(frozen=True)
+class TimesDerivative:
+    """The backward of an elementwise activation, ``g_z = g_y * f'(y)``, written over g_y."""
 
+    derivative: Callable[[Array], Array]
 
-def tanh_backward(y: Array, grad_y: Array) -> Array:
-    """g_z = g_y * (1 - y^2)."""
-    grad_y *= tanh_grad(y)
-    return grad_y
-
-
-def relu_backward(y: Array, grad_y: Array) -> Array:
-    """g_z = g_y * 1[y > 0]."""
-    grad_y *= relu_grad(y)
-    return grad_y
-
-
-def leaky_relu_backward(y: Array, grad_y: Array) -> Array:
-    """g_z = g_y * (1 if y > 0 else 0.01)."""
-    grad_y *= leaky_relu_grad(y)
-    return grad_y
+    def __call__(self, y: Array, grad_y: Array) -> Array:
+        grad_y *= self.derivative(y)
+        return grad_y
 
 
 def identity_backward(y: Array, grad_y: Array) -> Array:
@@ -173,8 +161,9 @@ def softmax_backward(y: Array, grad_y: Array) -> Array:
 
 
 DERIVATIVES: dict[str, Backward] = {
-    "sigmoid": sigmoid_backward, "tanh": tanh_backward, "relu": relu_backward,
-    "leaky_relu": leaky_relu_backward, "identity": identity_backward, "softmax": softmax_backward,
+    "sigmoid": TimesDerivative(sigmoid_grad), "tanh": TimesDerivative(tanh_grad),
+    "relu": TimesDerivative(relu_grad), "leaky_relu": TimesDerivative(leaky_relu_grad),
+    "identity": identity_backward, "softmax": softmax_backward,
 }
 
 
@@ -198,8 +187,7 @@ class Activation:
         if self.backward_in_place is not None:
             return self.backward_in_place(y, grad_y)
         assert self.derivative is not None
-        grad_y *= self.derivative(y)
-        return grad_y
+        return TimesDerivative(self.derivative)(y, grad_y)
 
 
 _FORWARD = {"sigmoid": (sigmoid, sigmoid_grad), "relu": (relu, relu_grad),
