@@ -177,6 +177,6 @@ def test_gradcheck_catches_a_missing_reduction_factor(monkeypatch):
     model = bn.MLP([5, 4, 2], hidden="tanh", output="identity", dtype="float64", seed=8)
     loss = bn.Loss("squared_error", "mean")
     assert bn.gradcheck(model, loss, x, y, max_entries=None).passed()
-    monkeypatch.setattr(bn.Loss, "gradient", lambda self, p, t: p - t)
+    monkeypatch.setattr(bn.Loss, "gradient", lambda self, p, t, sample_weight=None: p - t)
     result = bn.gradcheck(model, loss, x, y, max_entries=None)
     assert min(result.errors.values()) > 0.5  # every tensor is off by a factor of N

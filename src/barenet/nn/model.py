@@ -242,8 +242,7 @@ class MLP:
             g = loss.fused_gradient(p, y, out=p if overwrite_p else None,
                                     sample_weight=sample_weight)
         else:
-            weights = {} if sample_weight is None else {"sample_weight": sample_weight}
-            g = self.layers[-1].backward(loss.gradient(p, y, **weights))
+            g = self.layers[-1].backward(loss.gradient(p, y, sample_weight))
         layers = self.layers[:-1]
         for i in range(len(layers) - 1, -1, -1):
             g = layers[i].backward(g, need_input_grad=i > 0)
@@ -259,15 +258,9 @@ class MLP:
     def predict_proba(self, x: Array, batch_size: int = 8192) -> Array:
         """Output probabilities (N, n_outputs), computed in inference mode, in batches."""
         x = np.asarray(x)
-        if x.ndim == 1:
-            x = x.reshape(1, -1)
-        n = x.shape[0]
-        if n <= batch_size:
-            return self.forward(x, training=False)
-        out = np.empty((n, self.n_outputs), dtype=self.dtype)
-        for start in range(0, n, batch_size):
-            out[start:start + batch_size] = self.forward(x[start:start + batch_size], copy=False)
-        return out
+        x = x.reshape(1, -1) if x.ndim == 1 else x  # each batch is converted on its own
+        parts = [self.forward(x[i:i + batch_size]) for i in range(0, max(len(x), 1), batch_size)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def predict(self, x: Array, threshold: float = 0.5) -> Array:
         """Class indices (N,): argmax for several outputs, ``p > threshold`` for one unit."""
