@@ -697,6 +697,17 @@ def test_the_estimator_trains_only_the_pairings_that_are_meant(digits, target, l
     assert (est.model_.output, est._barenet_loss().name) == pair
 
 
+def test_a_pairing_barenet_refuses_is_refused_by_the_estimator(digits, monkeypatch):
+    """The estimator checks its output/loss pairing with barenet's check_pairing: were it ever
+    to pair a sigmoid output with categorical cross-entropy, fit would stop with one line."""
+    from barenet.nn.losses import Loss
+
+    x, y = digits
+    monkeypatch.setattr(MLPClassifier, "_barenet_loss", lambda self: Loss("cross_entropy"))
+    with pytest.raises(BarenetError, match="cannot train right"):
+        MLPClassifier((8,), max_iter=1, random_state=0).fit(x, y > 4)
+
+
 def test_assigned_coefficients_must_keep_their_shapes(digits):
     x, y = digits
     est = MLPClassifier((8,), max_iter=1, random_state=0).fit(x, y)

@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - scikit-learn < 1.6
 
 
 from ..errors import BarenetError
+from ..nn.losses import check_pairing
 from ..nn.model import MLP
 from ..train.history import History
 from .params import PARAMETER_CONSTRAINTS, Settings, refuse, settings
@@ -393,6 +394,10 @@ class MLPClassifier(ClassifierMixin, StochasticTraining, BaseEstimator):
         self.n_layers_ = len(sizes)
         self.n_outputs_ = n_out
         self.out_activation_ = "softmax" if multiclass else "logistic"
+        try:  # the output/loss pairings barenet refuses everywhere (never one the table allows)
+            check_pairing(model.output, self._barenet_loss().name, n_out)
+        except BarenetError as exc:
+            raise refuse(str(exc)) from None
         self.n_iter_ = 0
         self.t_ = 0
         self.loss_curve_: list[float] = []
