@@ -36,10 +36,10 @@ from barenet.checkpoint import load_checkpoint, save_checkpoint
 from barenet.cli import main
 from barenet.config import make_config, read_toml
 from barenet.datasets import load_npz, load_path, read_idx
-from barenet.datasets.idx import CODE_TO_DTYPE, MAX_DEFLATE_RATIO, encode_idx
+from barenet.datasets.idx import CODE_TO_DTYPE, encode_idx
 from barenet.errors import BarenetError, DataError
+from barenet.files.safe_read import MAX_DEFLATE_RATIO
 from barenet.images import load_inputs
-from barenet.io import _MAX_DEFLATE_RATIO as ZIP_RATIO
 from barenet.io import load_model, save_model
 from barenet.runner import train_run
 
@@ -679,7 +679,7 @@ def test_idx_crafted_headers_never_over_allocate(code, shape, payload, packing):
 
 def _npz_must_load_or_refuse(path: Path, data: bytes) -> None:
     path.write_bytes(data)
-    allowed = 3 * ZIP_RATIO * len(data) + MiB
+    allowed = 3 * MAX_DEFLATE_RATIO * len(data) + MiB
     with mock.patch.object(pickle, "load", side_effect=AssertionError("unpickled")), \
             mock.patch.object(pickle, "loads", side_effect=AssertionError("unpickled")):
         for loader in (load_npz, load_path):
@@ -749,7 +749,7 @@ def _model_must_load_or_refuse(path: Path, data: bytes) -> None:
     with mock.patch.object(pickle, "load", side_effect=AssertionError("unpickled")), \
             mock.patch.object(pickle, "loads", side_effect=AssertionError("unpickled")):
         peak = peak_bytes(lambda: got.append(load_model(path)))
-    assert peak <= 3 * ZIP_RATIO * len(data) + MiB, (peak, len(data))
+    assert peak <= 3 * MAX_DEFLATE_RATIO * len(data) + MiB, (peak, len(data))
     if got:
         assert isinstance(got[0][0], barenet.MLP)
 
