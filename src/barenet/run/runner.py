@@ -217,9 +217,10 @@ def _resume(trainer: Trainer, path: Path) -> None:
 
     try:
         load_trainer_state(trainer, *load_checkpoint(path))
-    except BarenetError:
+    except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        # ValueError includes a BarenetError of a part, e.g. a history of the wrong shape
         raise ModelFileError(f"{path}: the checkpoint is damaged ({summary(exc)}) and cannot be "
                              "resumed; train the run again without --resume") from None
 
