@@ -47,6 +47,7 @@ def _images(html: str) -> list[str]:
     return re.findall(r'<img [^>]*src="([^"]+)"', html)
 
 
+@pytest.mark.slow
 def test_report_is_self_contained(run_dir):
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     sources = _images(html)
@@ -86,6 +87,7 @@ def test_report_opens_in_headless_chromium(run_dir, tmp_path, chromium):
     assert shot.stat().st_size > 10000
 
 
+@pytest.mark.slow
 def test_report_command_rebuilds_from_the_directory(pair_dir, capsys):
     assert not (pair_dir / "report.html").exists()
     assert main(["report", str(pair_dir), "--json"]) == 0
@@ -95,6 +97,7 @@ def test_report_command_rebuilds_from_the_directory(pair_dir, capsys):
     assert (pair_dir / "figures" / "outcomes.png").exists()
 
 
+@pytest.mark.slow
 def test_inspect_command(run_dir, capsys):
     assert main(["inspect", str(run_dir), "--top", "3", "--json"]) == 0
     found = json.loads(capsys.readouterr().out)
@@ -107,6 +110,7 @@ def test_inspect_command(run_dir, capsys):
     assert "worst predictions" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_diagnose_command(run_dir, capsys):
     assert main(["diagnose", str(run_dir), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["findings"] == []
