@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BarenetError
-from ..train.history import finite_json
+from ..files.jsonsafe import finite_json
 
 EXIT_USAGE = 2
 
