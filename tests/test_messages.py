@@ -139,6 +139,17 @@ def test_no_numpy_warning_precedes_the_divergence_message(tmp_path, capsys):
     assert err.strip().splitlines()[0].startswith("barenet: training diverged")
 
 
+def test_a_diverging_fit_raises_without_numpy_warnings():
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 6)), np.arange(40) % 3
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(barenet.DivergenceError):
+            barenet.fit(barenet.MLP([6, 8, 3], seed=0), x, y, optimizer="sgd", lr=1e30,
+                        batch_size=10, epochs=3, seed=0)
+    assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
+
+
 def test_warnings_of_a_successful_command_are_kept(capsys, monkeypatch):
     from barenet.cli import models
 
