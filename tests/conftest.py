@@ -12,6 +12,8 @@ import numpy  # noqa: E402, F401  (loads the BLAS library that threadpoolctl lim
 import pytest  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+from browser import chromedriver, chromium  # noqa: E402, F401  (fixtures: the browser tests' executables)
+
 # One BLAS thread for the whole suite: `--threads auto` then resolves to 1 without measuring,
 # so runs compared bit for bit use the same thread count (the count can change the last bits
 # of a matrix product), and a busy CI machine cannot slow the suite down tenfold.

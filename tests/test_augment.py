@@ -216,6 +216,7 @@ RECIPE = ["--per-class", "40", "--layers", "16", "--epochs", "3", "--batch-size"
           "--val-fraction", "0.2", "--quiet", "--no-report"]
 
 
+@pytest.mark.slow
 def test_cli_shift_is_recorded_and_resumes_bit_identically(tmp_path, monkeypatch, capsys):
     straight = tmp_path / "straight"
     assert main(["train", *RECIPE, "--shift", "2", "--out", str(straight)]) == 0

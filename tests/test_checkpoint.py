@@ -60,6 +60,7 @@ def test_interrupted_trainer_resumes_bit_identically(tmp_path):
     assert straight.history["val_loss"] == resumed.history["val_loss"]
 
 
+@pytest.mark.slow
 def test_cli_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch, capsys):
     straight = tmp_path / "straight"
     assert main(["train", *RECIPE, "--out", str(straight)]) == 0
@@ -87,6 +88,7 @@ def test_cli_resume_matches_an_uninterrupted_run(tmp_path, monkeypatch, capsys):
     assert m1["test"]["accuracy"] == m2["test"]["accuracy"]
 
 
+@pytest.mark.slow
 def test_checkpoint_every_n_epochs(tmp_path):
     out = tmp_path / "r"
     seen = []
@@ -128,6 +130,7 @@ def _wait_for(path, proc, timeout=120):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.slow
 def test_a_signalled_process_checkpoints_and_resumes(tmp_path, signum):
     """Signal a real `barenet train` mid-run; resuming finishes like an uninterrupted run."""
     recipe = ["--per-class", "300", "--layers", "32", "--epochs", "8", "--batch-size", "10",

@@ -29,6 +29,7 @@ def trained_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_train_writes_the_run_directory(trained_run):
     for name in ("model.npz", "config.toml", "history.csv", "history.json", "metrics.json"):
         assert (trained_run / name).is_file(), name
@@ -40,6 +41,7 @@ def test_train_writes_the_run_directory(trained_run):
     assert len(history) == 6  # header + 5 epochs
 
 
+@pytest.mark.slow
 def test_config_reproduces_the_run_bit_for_bit(trained_run, tmp_path, capsys):
     again = tmp_path / "again"
     code, _, _ = run_cli(["train", "--config", trained_run / "config.toml", "--out", again,
@@ -53,6 +55,7 @@ def test_config_reproduces_the_run_bit_for_bit(trained_run, tmp_path, capsys):
         (again / "history.csv").read_text().split("\n")[0]
 
 
+@pytest.mark.slow
 def test_evaluate_matches_the_training_metrics(trained_run, capsys):
     code, out, _ = run_cli(["evaluate", trained_run, "--json"], capsys)
     assert code == 0
@@ -63,6 +66,7 @@ def test_evaluate_matches_the_training_metrics(trained_run, capsys):
     assert code == 0 and "confusion matrix" in out and "macro" in out
 
 
+@pytest.mark.slow
 def test_info(trained_run, capsys):
     code, out, _ = run_cli(["info", trained_run], capsys)
     assert code == 0
@@ -71,6 +75,7 @@ def test_info(trained_run, capsys):
     assert json.loads(out)["model"]["sizes"] == [784, 32, 10]
 
 
+@pytest.mark.slow
 def test_predict_images_npy_and_idx(trained_run, tmp_path, capsys):
     from PIL import Image
 
@@ -103,6 +108,7 @@ def test_predict_images_npy_and_idx(trained_run, tmp_path, capsys):
     assert code == 0 and "p=" in out
 
 
+@pytest.mark.slow
 def test_digit_pair_reports_outcomes_in_original_digits(tmp_path, capsys):
     out = tmp_path / "pair"
     code, _, _ = run_cli(["train", "--digits", "1", "5", "--per-class", "200", "--layers", "16",
@@ -120,6 +126,7 @@ def test_digit_pair_reports_outcomes_in_original_digits(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("batch_size", ["1", "full"])
+@pytest.mark.slow
 def test_per_sample_and_full_batch(tmp_path, capsys, batch_size):
     out = tmp_path / batch_size
     code, _, _ = run_cli(["train", "--per-class", "10", "--layers", "8", "--epochs", "1",
@@ -130,6 +137,7 @@ def test_per_sample_and_full_batch(tmp_path, capsys, batch_size):
     assert len(history["batch_loss"]) == (100 if batch_size == "1" else 1)
 
 
+@pytest.mark.slow
 def test_json_output_is_machine_readable(tmp_path, capsys):
     code, out, _ = run_cli(["train", "--per-class", "20", "--layers", "8", "--epochs", "1",
                             "--out", tmp_path / "j", "--json"], capsys)
@@ -162,6 +170,7 @@ def test_user_errors_exit_2_with_one_line(args, fragment, capsys):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_nan_input_and_wrong_input_size_are_user_errors(trained_run, tmp_path, capsys):
     bad = np.zeros((2, 28, 28), dtype=np.float32)
     bad[0, 3, 3] = np.nan
@@ -176,6 +185,7 @@ def test_nan_input_and_wrong_input_size_are_user_errors(trained_run, tmp_path, c
     assert code == 2 and "notes.txt" in err
 
 
+@pytest.mark.slow
 def test_a_real_process_exits_2_without_traceback():
     proc = subprocess.run([sys.executable, "-m", "barenet", "train", "--digits", "4", "4"],
                           capture_output=True, text=True, timeout=120)
@@ -184,6 +194,7 @@ def test_a_real_process_exits_2_without_traceback():
     assert "two different digits" in proc.stderr
 
 
+@pytest.mark.slow
 def test_gradcheck_command_passes(capsys):
     code, out, _ = run_cli(["gradcheck", "--json"], capsys)
     assert code == 0
@@ -192,6 +203,7 @@ def test_gradcheck_command_passes(capsys):
     assert result["max_error"] <= 1e-6
 
 
+@pytest.mark.slow
 def test_gradcheck_command_fails_when_the_tolerance_is_not_met(capsys):
     code, out, _ = run_cli(["gradcheck", "--tolerance", "1e-30"], capsys)
     assert code == 1 and "FAIL" in out

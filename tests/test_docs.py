@@ -1,18 +1,21 @@
 """The documentation's code runs: every ```python block of each page, in order, in one
 namespace per page (later blocks use what earlier ones defined). Printed output is not
-compared; a block that raises fails the test, naming the block and its first line."""
+compared; a block that raises fails the test, naming the block and its first line. Every page
+of docs/ with Python blocks is listed here, and a listed page that is missing or has no
+Python block fails (it does not skip)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["tutorial.md", "data.md"]
+PAGES = ["tutorial.md", "data.md", "inspection.md", "sklearn.md"]
 BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
 
@@ -35,15 +38,17 @@ def test_the_tutorial_has_every_step():
     assert len(python_blocks(text)) >= 10
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_code_blocks_run(page, tmp_path, monkeypatch):
+def test_every_page_with_python_blocks_is_listed():
+    with_code = sorted(p.name for p in DOCS.glob("*.md") if python_blocks(p.read_text()))
+    assert sorted(PAGES) == with_code
+
+
+def run_blocks(page: str) -> int:
+    """Execute the page's blocks in order in one namespace; returns how many ran."""
     path = DOCS / page
-    if not path.exists():
-        pytest.skip(f"docs/{page} does not exist")
+    assert path.is_file(), f"docs/{page} is listed in PAGES but does not exist"
     blocks = python_blocks(path.read_text())
-    if not blocks:
-        pytest.skip(f"docs/{page} has no python blocks")
-    monkeypatch.chdir(tmp_path)  # anything a block writes lands in a temporary folder
+    assert blocks, f"docs/{page} is listed in PAGES but has no python block"
     namespace: dict = {"__name__": f"docs_{page.replace('.', '_')}"}
     for line, code in blocks:
         with contextlib.redirect_stdout(io.StringIO()):
@@ -53,3 +58,23 @@ def test_code_blocks_run(page, tmp_path, monkeypatch):
                 first = code.strip().splitlines()[0]
                 pytest.fail(f"docs/{page}, block at line {line} ({first!r}) raised "
                             f"{type(exc).__name__}: {exc}")
+    return len(blocks)
+
+
+def test_a_missing_or_empty_page_fails(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "DOCS", tmp_path)
+    with pytest.raises(AssertionError, match="does not exist"):
+        run_blocks("gone.md")
+    (tmp_path / "prose.md").write_text("no code here\n")
+    with pytest.raises(AssertionError, match="no python block"):
+        run_blocks("prose.md")
+    (tmp_path / "broken.md").write_text("```python\nx = 1\n```\n```python\nraise KeyError(x)\n```\n")
+    with pytest.raises(pytest.fail.Exception, match="block at line 5 .* raised KeyError"):
+        run_blocks("broken.md")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", PAGES)
+def test_code_blocks_run(page, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # anything a block writes lands in a temporary folder
+    assert run_blocks(page) == len(python_blocks((DOCS / page).read_text()))

@@ -74,6 +74,7 @@ def test_best_recipes_use_the_exercises_training_data():
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
 def test_example_runs_learns_and_writes(name, tmp_path):
     example = exercises.get_example(name)
     overrides = run_all.small_overrides(exercises.load_config(example), epochs=2)

@@ -197,6 +197,7 @@ def test_garbage_after_gzip_stream():
     _err(packed + b"\x1f", "after the end of the gzip")
 
 
+@pytest.mark.slow
 def test_decompression_bomb_is_not_expanded():
     # Header says 16 bytes; the gzip stream then expands to 200 MB of zeros. The reader must
     # stop after one extra byte instead of inflating everything.

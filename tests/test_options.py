@@ -294,6 +294,7 @@ def test_train_and_search_take_digits_the_same_way(tmp_path, capsys):
     assert (tmp_path / "s" / "best" / "config.toml").read_text().count("digits = [") == 1
 
 
+@pytest.mark.slow  # worker processes
 def test_parallel_search_waits_without_polling(tmp_path, monkeypatch):
     def no_sleep(seconds):
         raise AssertionError("search polled its workers with time.sleep")

@@ -39,6 +39,7 @@ def _check_png(path) -> None:
     assert leftovers == []
 
 
+@pytest.mark.slow
 def test_curves_and_norms(tmp_path, history):
     for name, fn in (("curves", plots.plot_curves), ("norms", plots.plot_norms)):
         fig = fn(history, tmp_path / f"{name}.png")
@@ -62,6 +63,7 @@ def test_confusion(tmp_path):
     _check_png(tmp_path / "cm.png")
 
 
+@pytest.mark.slow
 def test_image_grids(tmp_path, data):
     x, y, proba, pred = data
     names = ["zero", "one", "two"]

@@ -36,10 +36,10 @@ from barenet.checkpoint import load_checkpoint, save_checkpoint
 from barenet.cli import main
 from barenet.config import make_config, read_toml
 from barenet.datasets import load_npz, load_path, read_idx
-from barenet.datasets.idx import CODE_TO_DTYPE, MAX_DEFLATE_RATIO, encode_idx
+from barenet.datasets.idx import CODE_TO_DTYPE, encode_idx
 from barenet.errors import BarenetError, DataError
+from barenet.files.safe_read import MAX_DEFLATE_RATIO
 from barenet.images import load_inputs
-from barenet.io import _MAX_DEFLATE_RATIO as ZIP_RATIO
 from barenet.io import load_model, save_model
 from barenet.runner import train_run
 
@@ -612,6 +612,7 @@ def test_divergence_keeps_the_model_of_the_last_good_epoch(tmp_path, capsys):
     assert code == 0 and 0 <= json.loads(out)["accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_a_real_process_diverges_with_exit_1_and_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "barenet", "train", *DIVERGE, "--lr", "10",
                            "--epochs", "2", "--out", str(tmp_path / "run")],
@@ -621,6 +622,7 @@ def test_a_real_process_diverges_with_exit_1_and_one_line(tmp_path):
     assert proc.stderr.startswith("barenet: training diverged")
 
 
+@pytest.mark.slow
 def test_a_real_process_refuses_pickled_data_and_non_images(tmp_path, model_run):
     obj = np.empty(2, dtype=object)
     obj[:] = [{"a": 1}, None]
@@ -679,7 +681,7 @@ def test_idx_crafted_headers_never_over_allocate(code, shape, payload, packing):
 
 def _npz_must_load_or_refuse(path: Path, data: bytes) -> None:
     path.write_bytes(data)
-    allowed = 3 * ZIP_RATIO * len(data) + MiB
+    allowed = 3 * MAX_DEFLATE_RATIO * len(data) + MiB
     with mock.patch.object(pickle, "load", side_effect=AssertionError("unpickled")), \
             mock.patch.object(pickle, "loads", side_effect=AssertionError("unpickled")):
         for loader in (load_npz, load_path):
@@ -705,6 +707,7 @@ def npz_samples() -> list[bytes]:
 
 @FUZZ
 @given(st.binary(max_size=512))
+@pytest.mark.slow
 def test_npz_any_bytes(fuzz_dir, data):
     _npz_must_load_or_refuse(fuzz_dir / "any.npz", data)
     _npz_must_load_or_refuse(fuzz_dir / "zip.npz", b"PK\x03\x04" + data)
@@ -714,6 +717,7 @@ def test_npz_any_bytes(fuzz_dir, data):
 @given(st.integers(0, 1), st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)),
                                    min_size=1, max_size=8),
        st.one_of(st.none(), st.floats(0, 1)))
+@pytest.mark.slow
 def test_npz_corrupted_files(fuzz_dir, npz_samples, which, edits, cut):
     data = bytearray(npz_samples[which])
     for where, value in edits:
@@ -729,6 +733,7 @@ npy_shapes = st.lists(st.one_of(st.integers(0, 30), st.integers(0, 2**40)), max_
 @FUZZ
 @given(npy_shapes, st.sampled_from(["|u1", "<f8", "<i4", ">f4", "|b1", "<U3"]),
        st.binary(max_size=128), st.booleans())
+@pytest.mark.slow
 def test_npz_crafted_member_headers_never_over_allocate(fuzz_dir, shape, descr, payload, deflate):
     path = fuzz_dir / "crafted.npz"
     member = npy_bytes(tuple(shape), descr, payload)
@@ -749,7 +754,7 @@ def _model_must_load_or_refuse(path: Path, data: bytes) -> None:
     with mock.patch.object(pickle, "load", side_effect=AssertionError("unpickled")), \
             mock.patch.object(pickle, "loads", side_effect=AssertionError("unpickled")):
         peak = peak_bytes(lambda: got.append(load_model(path)))
-    assert peak <= 3 * ZIP_RATIO * len(data) + MiB, (peak, len(data))
+    assert peak <= 3 * MAX_DEFLATE_RATIO * len(data) + MiB, (peak, len(data))
     if got:
         assert isinstance(got[0][0], barenet.MLP)
 
@@ -757,6 +762,7 @@ def _model_must_load_or_refuse(path: Path, data: bytes) -> None:
 @FUZZ
 @given(st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1,
                 max_size=8), st.one_of(st.none(), st.floats(0, 1)))
+@pytest.mark.slow
 def test_model_corrupted_files_never_over_allocate(fuzz_dir, model_bytes, edits, cut):
     data = bytearray(model_bytes)
     for where, value in edits:
@@ -769,6 +775,7 @@ def test_model_corrupted_files_never_over_allocate(fuzz_dir, model_bytes, edits,
 @FUZZ
 @given(npy_shapes, st.sampled_from(["<f4", "<f8", "|O", "<c16"]), st.binary(max_size=64),
        st.booleans())
+@pytest.mark.slow
 def test_model_crafted_member_headers_never_over_allocate(fuzz_dir, model_bytes, shape, descr,
                                                           payload, deflate):
     source = fuzz_dir / "source.npz"
@@ -855,6 +862,7 @@ def pickle_problems(path: Path) -> list[str]:
     return problems
 
 
+@pytest.mark.slow
 def test_no_pickle_anywhere_in_the_source():
     """Nothing in src/barenet can unpickle or evaluate code: see :func:`pickle_problems`."""
     files = sorted(SRC.rglob("*.py"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,10 +15,8 @@ from barenet.cli import main
 from barenet.config import TrainConfig
 from barenet.report import write_figures_and_report
 from barenet.runner import train_run
+from browser import headless_command
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars"]
 # Counts the images that failed to decode once the page has loaded; read back from the dumped DOM.
 PROBE = """<script>window.addEventListener('load', function () {
   var images = Array.prototype.slice.call(document.images);
@@ -50,6 +47,7 @@ def _images(html: str) -> list[str]:
     return re.findall(r'<img [^>]*src="([^"]+)"', html)
 
 
+@pytest.mark.slow
 def test_report_is_self_contained(run_dir):
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     sources = _images(html)
@@ -67,13 +65,12 @@ def test_report_is_self_contained(run_dir):
         assert (run_dir / "figures" / f"{name}.png").stat().st_size > 1000
 
 
-def test_report_opens_in_headless_chromium(run_dir, tmp_path):
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    assert Path(chromium).exists(), "chromium is required (Debian package `chromium`)"
+@pytest.mark.slow
+def test_report_opens_in_headless_chromium(run_dir, tmp_path, chromium):
     page = tmp_path / "report_probe.html"
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     page.write_text(html.replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    base = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
+    base = headless_command(chromium, tmp_path / "profile")
     dom = subprocess.run([*base, "--dump-dom", "--virtual-time-budget=10000", page.as_uri()],
                          capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -90,6 +87,7 @@ def test_report_opens_in_headless_chromium(run_dir, tmp_path):
     assert shot.stat().st_size > 10000
 
 
+@pytest.mark.slow
 def test_report_command_rebuilds_from_the_directory(pair_dir, capsys):
     assert not (pair_dir / "report.html").exists()
     assert main(["report", str(pair_dir), "--json"]) == 0
@@ -99,6 +97,7 @@ def test_report_command_rebuilds_from_the_directory(pair_dir, capsys):
     assert (pair_dir / "figures" / "outcomes.png").exists()
 
 
+@pytest.mark.slow
 def test_inspect_command(run_dir, capsys):
     assert main(["inspect", str(run_dir), "--top", "3", "--json"]) == 0
     found = json.loads(capsys.readouterr().out)
@@ -111,6 +110,7 @@ def test_inspect_command(run_dir, capsys):
     assert "worst predictions" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_diagnose_command(run_dir, capsys):
     assert main(["diagnose", str(run_dir), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["findings"] == []

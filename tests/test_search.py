@@ -73,6 +73,7 @@ def test_search_ranks_by_validation_and_tests_only_the_best(tmp_path, monkeypatc
     assert [bool(row["error"]) for row in table] == [False, False, True, True]
 
 
+@pytest.mark.slow  # worker processes
 def test_parallel_random_search_with_refit(tmp_path):
     result = search(TrainConfig(**BASE), {"lr": [0.01, 0.003, 0.001], "layers": [[8], [16]]},
                     out=tmp_path, n_random=3, jobs=2, refit_on_all=True, progress=False, report=False)

@@ -83,11 +83,13 @@ def expected_failed_checks(estimator):
 
 
 @parametrize_with_checks(CHECKED, expected_failed_checks=expected_failed_checks)
+@pytest.mark.slow
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
 # --------------------------------------------------------------------------- packaging
+@pytest.mark.slow
 def test_import_barenet_does_not_import_sklearn():
     code = "import barenet, sys; assert 'sklearn' not in sys.modules, 'sklearn imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -197,6 +199,7 @@ def test_mnist_accuracy_within_one_point_of_sklearn(mnist, task):
 
 
 # --------------------------------------------------------------------------- sklearn tools
+@pytest.mark.slow
 def test_pipeline_grid_search_cross_val_score_clone(digits):
     x, y = digits
     pipe = make_pipeline(StandardScaler(), MLPClassifier((32,), max_iter=30, random_state=0))
@@ -482,6 +485,7 @@ def test_barenet_early_stopping_callback_works(digits):
 
 
 # --------------------------------------------------------------------------- barenet's extras
+@pytest.mark.slow
 def test_dropout_and_per_layer_activations(digits):
     x, y = digits
     kwargs = dict(hidden_layer_sizes=(32, 16), activation=["relu", "logistic"], dropout=[0.3, 0.0],

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BarenetError
-from ..train.history import finite_json
+from ..files.jsonsafe import finite_json
 
 EXIT_USAGE = 2
 
@@ -32,10 +32,20 @@ def add_output_flags(p: argparse.ArgumentParser) -> None:
 
 
 def console_for(args: argparse.Namespace) -> Any:
-    """A rich Console on stdout, silent under ``--quiet`` or ``--json``."""
+    """A rich Console on stdout, silent under ``--quiet`` or ``--json``.
+
+    A closed stdout (``| head``) raises BrokenPipeError, which :func:`barenet.cli.main` turns
+    into a quiet exit 0 (rich's own handler would exit 1).
+    """
     from rich.console import Console
 
-    return Console(quiet=bool(args.quiet or args.json), highlight=False)
+    console = Console(quiet=bool(args.quiet or args.json), highlight=False)
+    console.on_broken_pipe = _broken_pipe
+    return console
+
+
+def _broken_pipe() -> None:
+    raise BrokenPipeError("stdout was closed")
 
 
 def print_json(data: Any) -> None:

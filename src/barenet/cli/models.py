@@ -150,11 +150,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The metadata sections ``info`` prints, and the JSON type each must have.
+_INFO_SECTIONS = {"classes": (list, "a list"), "loss": (dict, "an object"),
+                  "training": (dict, "an object")}
+
+
+def _check_info_sections(path: Any, meta: dict[str, Any]) -> None:
+    """Refuse (one line) a header whose printed sections have the wrong JSON type."""
+    for key, (kind, what) in _INFO_SECTIONS.items():
+        value = meta.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise BarenetError(f"{path}: the header's metadata {key!r} is a {type(value).__name__}, "
+                               f"not {what}; the file was edited or not written by barenet")
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from ..export.native import load_model
 
     path = model_path(args.model)
     model, meta = load_model(path)
+    _check_info_sections(path, meta)
     if args.json:
         print_json({"file": str(path), "model": model.config(), "parameters": model.n_params(),
                      "metadata": meta})

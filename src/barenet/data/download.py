@@ -22,12 +22,13 @@ import os
 import sys
 import urllib.error
 import urllib.request
-import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from ..errors import DataError
 from ..files.atomic import atomic_write
+from ..files.safe_read import GzipStream
 from .sources import MIRRORS, SOURCES, SYSTEM_PACKAGES
 
 _CHUNK = 1 << 20
@@ -48,42 +49,13 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "barenet"
 
 
-class _GunzipHash:
-    """SHA-256 of the decompressed bytes of a gzip stream fed in pieces (bounded memory)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.sha256 = hashlib.sha256()
-        self.inflater = zlib.decompressobj(wbits=31)
-        self.total = 0
-
-    def _consume(self, out: bytes) -> None:
-        self.total += len(out)
-        if self.total > MAX_UNCOMPRESSED:
-            raise DataError(f"{self.url}: the download decompresses to more than "
-                            f"{MAX_UNCOMPRESSED} bytes; refusing it")
-        self.sha256.update(out)
-
-    def update(self, data: bytes) -> None:
-        try:
-            while True:
-                if self.inflater.eof:  # a member ended: what follows must be another member
-                    data = self.inflater.unused_data + data
-                    if not data:
-                        return
-                    self.inflater = zlib.decompressobj(wbits=31)
-                out = self.inflater.decompress(data, _CHUNK)
-                self._consume(out)
-                data = self.inflater.unconsumed_tail
-                if not self.inflater.eof and not data and len(out) < _CHUNK:
-                    return  # everything fed so far is decoded; wait for more input
-        except zlib.error as exc:
-            raise DataError(f"{self.url}: the download is not valid gzip data ({exc})") from None
-
-    def hexdigest(self) -> str:
-        if not self.inflater.eof:
-            raise DataError(f"{self.url}: the download is not complete gzip data")
-        return self.sha256.hexdigest()
+def _gunzipped_sha256(chunks: Iterator[bytes], url: str) -> str:
+    """SHA-256 of the decompressed bytes of a gzip stream arriving in ``chunks`` (bounded memory)."""
+    stream = GzipStream(lambda: next(chunks, b""), url, limit=MAX_UNCOMPRESSED)
+    digest = hashlib.sha256()
+    while piece := stream.read(_CHUNK):
+        digest.update(piece)
+    return digest.hexdigest()
 
 
 def _chunks(response: http.client.HTTPResponse, url: str) -> Iterator[bytes]:
@@ -97,6 +69,17 @@ def _chunks(response: http.client.HTTPResponse, url: str) -> Iterator[bytes]:
                             f"{exc})") from None
         if not chunk:
             return
+        yield chunk
+
+
+def _saved(chunks: Iterator[bytes], handle: BinaryIO, hashers: Iterable[Any],
+           advance: Callable[[int], None]) -> Iterator[bytes]:
+    """``chunks`` passed through, each written to ``handle`` and fed to ``hashers`` first."""
+    for chunk in chunks:
+        handle.write(chunk)
+        for h in hashers:
+            h.update(chunk)
+        advance(len(chunk))
         yield chunk
 
 
@@ -141,29 +124,24 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None,
                                          ("sha256 of the uncompressed data", sha256_uncompressed))
                 if v}
     hashers = {"sha256": hashlib.sha256(), "md5": hashlib.md5(usedforsecurity=False)}
-    gunzip = _GunzipHash(url) if sha256_uncompressed else None
     request = urllib.request.Request(url, headers={"User-Agent": "barenet"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
-            received = 0
             with atomic_write(dest, "wb") as handle, \
                     _progress_bar(dest.name, total, progress) as advance:
-                for chunk in _chunks(response, url):
-                    handle.write(chunk)
-                    for h in hashers.values():
-                        h.update(chunk)
-                    if gunzip is not None:
-                        gunzip.update(chunk)
-                    received += len(chunk)
-                    advance(len(chunk))
+                chunks = _saved(_chunks(response, url), handle, hashers.values(), advance)
+                got = {}
+                if sha256_uncompressed:
+                    got["sha256 of the uncompressed data"] = _gunzipped_sha256(chunks, url)
+                for _ in chunks:  # the rest of the body (all of it without a gunzip checksum)
+                    pass
+                received = handle.tell()
                 if total is not None and received != total:
                     raise DataError(f"{url}: the download stopped after {received} of {total} "
                                     "bytes")
-                got = {k: hashers[k].hexdigest() for k in ("sha256", "md5") if k in expected}
-                if gunzip is not None:
-                    got["sha256 of the uncompressed data"] = gunzip.hexdigest()
+                got.update({k: hashers[k].hexdigest() for k in ("sha256", "md5") if k in expected})
                 ok = [got[k] == v for k, v in expected.items()]
                 if expected and not (all(ok) if match == "all" else any(ok)):
                     detail = "; ".join(f"{k} {got[k]}, expected {v}" for k, v in expected.items())

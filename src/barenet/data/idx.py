@@ -15,10 +15,11 @@ unsupported dtype code, truncated header or data, trailing bytes, sizes that dis
 file length, and gzip errors.
 
 Nothing is allocated before the header's sizes are checked against the input's length: exactly
-for an uncompressed file; for a gzipped one against deflate's maximum expansion (1032:1), and
-decompression is incremental and never produces more than the header promises plus one byte, so
-a "decompression bomb" costs no more memory than the array the header honestly describes.
-Returned arrays are native-endian and writeable.
+for an uncompressed file; for a gzipped one against deflate's maximum expansion
+(:data:`barenet.files.safe_read.MAX_DEFLATE_RATIO`, 1032:1), and decompression is incremental
+(:class:`barenet.files.safe_read.GzipStream`) and never produces more than the header promises
+plus one byte, so a "decompression bomb" costs no more memory than the array the header
+honestly describes. Returned arrays are native-endian and writeable.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import math
 import os
 import struct
 import sys
-import zlib
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -38,8 +38,8 @@ import numpy as np
 
 from ..errors import DataError
 from ..files.atomic import atomic_write
+from ..files.safe_read import GZIP_MAGIC, GzipStream, exceeds_deflate
 
-GZIP_MAGIC = b"\x1f\x8b"
 # IDX dtype code -> big-endian NumPy dtype as stored in the file.
 CODE_TO_DTYPE: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
@@ -51,7 +51,6 @@ CODE_TO_DTYPE: dict[int, np.dtype] = {
 }
 # (kind, itemsize) -> IDX dtype code, for writing.
 _KIND_TO_CODE = {(dt.kind, dt.itemsize): code for code, dt in CODE_TO_DTYPE.items()}
-MAX_DEFLATE_RATIO = 1032  # deflate cannot expand n compressed bytes to more than ~1032 * n
 _CHUNK = 1 << 22  # 4 MiB: the unit of reading, decompressing and hashing
 
 Source = str | os.PathLike | bytes | bytearray | memoryview
@@ -77,55 +76,10 @@ class _RawStream:
         return filled
 
 
-class _GzipStream:
-    """Incremental gzip decoding (several concatenated members allowed).
-
-    ``readinto`` never asks zlib for more output than ``len(view)`` bytes, and returns fewer
-    only at the clean end of the last member (its CRC and length verified by zlib).
-    """
-
-    def __init__(self, handle: BinaryIO, name: str) -> None:
-        self._handle = handle
-        self._name = name
-        self._inflater = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
-        self._pending = b""  # compressed input not yet given to zlib
-        self._raw_eof = False
-
-    def _read_raw(self) -> bytes:
-        if self._raw_eof:
-            return b""
-        data = self._handle.read(_CHUNK)
-        if not data:
-            self._raw_eof = True
-        return data
-
-    def readinto(self, view: memoryview) -> int:
-        filled = 0
-        while filled < len(view):
-            if self._inflater.eof:  # end of a member: another member, the end, or garbage
-                tail = self._inflater.unused_data
-                if len(tail) < 2:
-                    tail += self._read_raw()
-                if not tail:
-                    return filled
-                if tail[:2] != GZIP_MAGIC:
-                    raise DataError(f"{self._name}: unexpected bytes after the end of the gzip "
-                                    "data; the file is corrupt")
-                self._inflater = zlib.decompressobj(wbits=31)
-                self._pending = tail
-            if not self._pending:
-                self._pending = self._read_raw()
-            try:
-                out = self._inflater.decompress(self._pending, len(view) - filled)
-            except zlib.error as exc:
-                raise DataError(f"{self._name}: corrupt gzip data ({exc})") from None
-            self._pending = self._inflater.unconsumed_tail
-            if not out and not self._inflater.eof and not self._pending and self._raw_eof:
-                raise DataError(f"{self._name}: the gzip data is truncated (the compressed "
-                                "stream ends early); download or copy the file again")
-            view[filled:filled + len(out)] = out
-            filled += len(out)
-        return filled
+def _stream(handle: BinaryIO, name: str, gzipped: bool) -> _Stream:
+    if gzipped:
+        return GzipStream(lambda: handle.read(_CHUNK), name)
+    return _RawStream(handle)
 
 
 def _describe(source: Source) -> str:
@@ -163,7 +117,7 @@ def _read(stream: _Stream, name: str, length: int, gzipped: bool, hasher) -> np.
         raise DataError(f"{name}: the file {what}: its header describes a {shape} "
                         f"{file_dtype.name} array ({expected} bytes with the header) but the "
                         f"file has {length} bytes")
-    if gzipped and expected > MAX_DEFLATE_RATIO * length:
+    if gzipped and exceeds_deflate(expected, length):
         raise DataError(f"{name}: the header describes a {shape} {file_dtype.name} array "
                         f"({expected} bytes), more than a {length}-byte gzip file can hold; "
                         "the file is truncated or corrupt")
@@ -201,14 +155,14 @@ def _read_source(source: Source, hasher=None) -> np.ndarray:
         data = memoryview(source).cast("B")
         gzipped = bytes(data[:2]) == GZIP_MAGIC
         handle: BinaryIO = io.BytesIO(source if isinstance(source, bytes) else bytes(data))
-        stream = _GzipStream(handle, name) if gzipped else _RawStream(handle)
+        stream = _stream(handle, name, gzipped)
         return _read(stream, name, len(data), gzipped, hasher)
     try:
         with open(source, "rb") as handle:
             length = os.fstat(handle.fileno()).st_size
             gzipped = handle.read(2) == GZIP_MAGIC
             handle.seek(0)
-            stream = _GzipStream(handle, name) if gzipped else _RawStream(handle)
+            stream = _stream(handle, name, gzipped)
             return _read(stream, name, length, gzipped, hasher)
     except FileNotFoundError:
         raise DataError(f"{name}: no such file") from None

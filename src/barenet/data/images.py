@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import struct
-import tokenize
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -36,7 +36,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import BarenetError, DataError
-from ..export.native import read_npy_header
+from ..files.safe_read import READ_ERRORS, file_kind, read_npy_header, summary
+from .idx import CODE_TO_DTYPE, read_idx
 
 Array = np.ndarray
 
@@ -47,9 +48,6 @@ MIN_CONTRAST = 32.0  #: least ink-minus-background level (0..255) that counts as
 MAX_SIDE = 1024  #: image files are first shrunk to at most this many pixels on a side
 SHAPES_HINT = "expected (28, 28), (N, 28, 28) or (N, 784)"
 FORMATS_HINT = "give PNG/JPEG images, .npy arrays or IDX files"
-#: What numpy's .npy header parser raises on corrupt bytes.
-_READ_ERRORS = (OSError, EOFError, ValueError, TypeError, KeyError, IndexError, OverflowError,
-                MemoryError, RuntimeError, SyntaxError, tokenize.TokenError)
 
 
 # ----------------------------------------------------------------------------- pixel scale
@@ -172,11 +170,6 @@ def _grayscale(img: Image.Image) -> Array:
     return np.array(img.convert("L"), dtype=np.uint8)
 
 
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())[:100]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _shrink(g: Array) -> Array:
     """Downscale (anti-aliased) so the longer side is at most MAX_SIDE pixels."""
     h, w = g.shape
@@ -199,10 +192,15 @@ def _read_image(path: Path) -> Array:
                     img.draft("L", (MAX_SIDE, MAX_SIDE))  # decode big photos at a reduced scale
                 img.load()
                 g = _grayscale(ImageOps.exif_transpose(img))
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
-            OSError, ValueError, EOFError, SyntaxError, IndexError, KeyError, TypeError,
-            struct.error) as exc:
-        raise DataError(f"{path} is not an image Pillow can read ({_short(exc)}); "
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        claimed = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{claimed.group(1)} pixels" if claimed else "too many pixels"
+        raise DataError(f"{path} claims {size}, more than the {Image.MAX_IMAGE_PIXELS} pixels "
+                        f"barenet decodes ({type(exc).__name__}: a possible decompression bomb); "
+                        "give a smaller image of one digit") from None
+    except (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError, IndexError,
+            KeyError, TypeError, struct.error) as exc:
+        raise DataError(f"{path} is not an image Pillow can read ({summary(exc)}); "
                         f"{FORMATS_HINT}") from None
     if g.ndim != 2 or g.size == 0:
         raise DataError(f"{path} decodes to an empty or odd-shaped image {g.shape}; "
@@ -263,33 +261,44 @@ def _read_npy(path: Path) -> Array:
         if min(shape, default=0) < 0 or math.prod(shape) * dtype.itemsize > size - offset:
             raise ValueError("the file is shorter than its header says (truncated)")
         return np.load(path, allow_pickle=False)
-    except _READ_ERRORS as exc:
+    except READ_ERRORS as exc:
         if isinstance(exc, BarenetError):
             raise
-        raise DataError(f"{path} is not a valid .npy file ({_short(exc)}); "
+        raise DataError(f"{path} is not a valid .npy file ({summary(exc)}); "
                         "save arrays with numpy.save") from None
 
 
-def _read_idx(path: Path) -> Array:
-    try:
-        from .idx import read_idx  # late: datasets is optional here
-    except ImportError:
-        raise DataError(f"{path} is an IDX file, but this barenet has no IDX reader "
-                        "(barenet.datasets.idx)") from None
-    return np.asarray(read_idx(path))
-
-
 def _kind(path: Path) -> str:
-    """"npy", "idx" or "image", from the first bytes of the file (not its name)."""
+    """"npy", "idx", "image" or "idx or image", from the first bytes of the file (not its name).
+
+    IDX files start with two zero bytes, a dtype code and a rank (gzipped, the way MNIST is
+    shipped, they start like any gzip file); TGA and ICO images may start with two zero bytes
+    too, so such a file without a well-formed IDX header is "idx or image".
+    """
+    kind = file_kind(path)
+    if kind in ("npy", "gzip"):
+        return "idx" if kind == "gzip" else "npy"
     with open(path, "rb") as f:
         head = f.read(4)
-    if head.startswith(b"\x93NUM"):
-        return "npy"
-    if head.startswith(b"\x1f\x8b"):  # gzip: the way IDX files are shipped
+    if head[:2] != b"\0\0":
+        return "image"
+    if len(head) == 4 and head[2] in CODE_TO_DTYPE and head[3]:
         return "idx"
-    if len(head) == 4 and head[:2] == b"\0\0" and head[2] in (8, 9, 11, 12, 13, 14) and head[3]:
-        return "idx"
-    return "image"
+    return "idx or image"
+
+
+def _read_image_or_none(path: Path, kind: str) -> Array | None:
+    """The grayscale image in ``path``, or None when it is an IDX file instead. A file that
+    starts like an IDX file and that Pillow cannot read gets the IDX reader's diagnosis."""
+    if kind == "idx":
+        return None
+    try:
+        return _read_image(path)
+    except DataError:
+        if kind == "image":
+            raise
+    read_idx(path)  # raises the IDX reader's one-line diagnosis of the header, if it has one
+    return None
 
 
 def load_inputs(paths: Iterable[str | os.PathLike]) -> tuple[Array, list[str]]:
@@ -304,12 +313,13 @@ def load_inputs(paths: Iterable[str | os.PathLike]) -> tuple[Array, list[str]]:
     for raw in paths:
         path = _existing_file(raw)
         kind = _kind(path)
-        if kind == "image":
-            batches.append(load_image(path)[None])
+        image = None if kind == "npy" else _read_image_or_none(path, kind)
+        if image is not None:
+            batches.append(mnist_style(image, name=str(path))[None])
             names.append(str(path))
             continue
-        array = _read_npy(path) if kind == "npy" else _read_idx(path)
-        batch = as_mnist_batch(array, name=str(path))
+        array = _read_npy(path) if kind == "npy" else read_idx(path)
+        batch = as_mnist_batch(array, name=str(path) if kind == "npy" else f"{path} (an IDX file)")
         batches.append(batch)
         single = array.shape in ((SIZE, SIZE), (SIZE * SIZE,))
         names.extend([str(path)] if single else [f"{path}[{i}]" for i in range(len(batch))])

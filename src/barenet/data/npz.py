@@ -10,7 +10,7 @@ Accepted key sets:
 Images may be (N, H, W), (N, H, W, 1) or flat (N, S*S); pixels must be whole numbers 0..255.
 The file is opened with ``allow_pickle=False``: an archive holding Python objects is refused.
 Before an array is read, its member's ``.npy`` header is checked against the sizes the zip
-records and the file's length (:func:`barenet.io.check_npz_member`), so a crafted header
+records and the file's length (:func:`barenet.files.safe_read.check_npz_member`), so a crafted header
 cannot make barenet allocate more than the input allows; every malformed file raises
 :class:`barenet.DataError`.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..export.native import _READ_ERRORS, _short, check_npz_member
+from ..files.safe_read import READ_ERRORS, check_npz_member, file_kind, summary
 from .base import Dataset, as_images, as_labels, default_class_names, freeze
 
 LAYOUTS = (("x_train", "y_train", "x_test", "y_test"), ("x", "y"))
@@ -54,19 +54,18 @@ def _sniff(path: Path) -> int:
     """The file's size, after refusing anything that is not a zip archive (np.load would
     read a lone .npy whole, allocating whatever its header claims)."""
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(6)
-            size = os.fstat(handle.fileno()).st_size
+        kind = file_kind(path)
+        size = path.stat().st_size
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise DataError(f"{path}: is a directory, not an .npz file") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    if head.startswith(b"\x93NUMPY"):
+    if kind == "npy":
         raise DataError(f"{path}: a single .npy array, not an .npz archive with keys "
                         "x_train/y_train/x_test/y_test or x/y")
-    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06")):
+    if kind != "zip":
         raise DataError(f"{path}: not a NumPy .npz archive (it does not start like a zip file); "
                         "save the arrays with numpy.savez")
     return size
@@ -94,8 +93,8 @@ def load_npz(path: str | os.PathLike, *, name: str | None = None,
                 class_names = [str(n) for n in names.astype(str)]
     except DataError:
         raise
-    except _READ_ERRORS as exc:
-        raise DataError(f"{path}: cannot read the file as .npz ({_short(exc)}); it is corrupt "
+    except READ_ERRORS as exc:
+        raise DataError(f"{path}: cannot read the file as .npz ({summary(exc)}); it is corrupt "
                         f"or truncated; {_FIXES['corrupt']}") from None
     x_key, y_key = layout[0], layout[1]
     x_train = as_images(arrays[x_key], f"{path}[{x_key}]")

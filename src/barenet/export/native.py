@@ -32,10 +32,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tokenize
-import zipfile
-import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +40,7 @@ import numpy as np
 
 from ..errors import BarenetError, DivergenceError, ModelFileError
 from ..files.atomic import atomic_write
+from ..files.safe_read import file_kind, read_checked_npz, summary
 from ..nn.init import get_initializer
 from ..nn.layers import ActivationLayer, Dense, Dropout
 from ..nn.model import DTYPES, MLP
@@ -50,13 +48,6 @@ from ..nn.model import DTYPES, MLP
 FORMAT = "barenet-model"
 FORMAT_VERSION = 1
 HEADER_KEY = "header"
-
-#: Largest expansion a deflated member may claim (deflate's own limit is about 1032:1).
-_MAX_DEFLATE_RATIO = 1100
-#: Exceptions the zip / npy / zlib / json layers raise on corrupt bytes.
-_READ_ERRORS = (OSError, EOFError, ValueError, TypeError, KeyError, IndexError, OverflowError,
-                MemoryError, RuntimeError, SyntaxError, zipfile.BadZipFile, zlib.error,
-                tokenize.TokenError)
 
 
 def _barenet_version() -> str:
@@ -142,12 +133,6 @@ def _fail(path: Path, problem: str, fix: str) -> ModelFileError:
 _RESAVE = "use an intact copy of the model file or train the model again"
 
 
-def _short(exc: BaseException, limit: int = 120) -> str:
-    """An exception as one short line: its type and the start of its message."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:limit]}" if text else type(exc).__name__
-
-
 def _resolve(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.exists() and path.suffix == "" and path.with_name(path.name + ".npz").exists():
@@ -163,15 +148,14 @@ def _resolve(path: str | os.PathLike) -> Path:
 def _sniff(path: Path) -> None:
     """Refuse anything that is not a zip archive before numpy parses it."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(6)
+        kind = file_kind(path)
     except OSError as exc:
         raise _fail(path, f"cannot be read ({exc.strerror or exc})",
                     "check its permissions") from None
-    if head.startswith(b"\x93NUMPY"):
+    if kind == "npy":
         raise _fail(path, "is a single .npy array, not a barenet model (.npz)",
                     "give the .npz written by barenet.save_model")
-    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06")):
+    if kind != "zip":
         raise _fail(path, "is not a barenet model file (not an .npz archive)",
                     "give the .npz written by barenet.save_model")
 
@@ -181,83 +165,11 @@ _MODEL_FIXES = {"corrupt": _RESAVE, "pickled": "use a model file written by bare
                 "compression": "save with numpy.savez or numpy.savez_compressed"}
 
 
-class UnsupportedNpyVersion(ValueError):
-    """An .npy header of a version numpy's format module does not read."""
-
-
-def read_npy_header(fp: Any) -> tuple[tuple[int, ...], np.dtype, int]:
-    """(shape, dtype, data offset) from an open .npy stream, reading only its header."""
-    version = np.lib.format.read_magic(fp)
-    if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
-    elif version == (2, 0):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
-    else:
-        raise UnsupportedNpyVersion(f"unsupported .npy version {version}")
-    return shape, dtype, fp.tell()
-
-
-def check_npz_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: int,
-                     fail: Callable[[str, str], BarenetError]) -> str:
-    """Validate one ``.npz`` member's sizes and ``.npy`` header without reading its data.
-
-    ``size`` is the archive's length in bytes. Returns the array name; a problem raises
-    ``fail(problem, kind)``, ``kind`` being ``"corrupt"``, ``"pickled"`` or ``"compression"``.
-    Once this passes, reading the member allocates exactly the bytes it holds: at most
-    ``size`` for a stored member, ``_MAX_DEFLATE_RATIO * size`` for a deflated one. The zip and
-    npy layers may still raise any of :data:`_READ_ERRORS` on corrupt bytes.
-    """
-    name = info.filename
-    if not name.endswith(".npy"):
-        raise fail(f"holds a member {name!r} that is not a .npy array", "corrupt")
-    if info.flag_bits & 0x1:
-        raise fail(f"member {name!r} is encrypted", "corrupt")
-    if info.compress_type == zipfile.ZIP_STORED:
-        if info.file_size != info.compress_size:
-            raise fail(f"member {name!r} has inconsistent sizes (corrupt)", "corrupt")
-    elif info.compress_type == zipfile.ZIP_DEFLATED:
-        if info.file_size > _MAX_DEFLATE_RATIO * max(info.compress_size, 1):
-            raise fail(f"member {name!r} claims an impossible size (corrupt)", "corrupt")
-    else:
-        raise fail(f"member {name!r} uses an unsupported compression", "compression")
-    if info.compress_size > size:
-        raise fail(f"member {name!r} is larger than the file (truncated)", "corrupt")
-    with zf.open(info) as fp:
-        try:
-            shape, dtype, offset = read_npy_header(fp)
-        except UnsupportedNpyVersion as exc:
-            raise fail(f"member {name!r}: {exc}", "corrupt") from None
-    if dtype.hasobject:
-        raise fail(f"array {name[:-4]!r} holds pickled Python objects, which barenet never "
-                   "loads (loading a file must never run code)", "pickled")
-    nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes != info.file_size - offset:
-        raise fail(f"array {name[:-4]!r} declares {nbytes} bytes but holds "
-                   f"{info.file_size - offset} (truncated or corrupt)", "corrupt")
-    return name[:-4]
-
-
-def _check_member(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: int) -> str:
-    """:func:`check_npz_member` for a model file: problems raise :class:`ModelFileError`."""
-    return check_npz_member(zf, info, size,
-                            lambda problem, kind: _fail(path, problem, _MODEL_FIXES[kind]))
-
-
 def read_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Every array of the archive, after checking each member (see :func:`_check_member`)."""
+    """Every array of the archive, each member checked first
+    (:func:`barenet.files.safe_read.check_npz_member`); problems raise :class:`ModelFileError`."""
     _sniff(path)
-    size = path.stat().st_size
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            names = [_check_member(path, npz.zip, info, size) for info in npz.zip.infolist()]
-            if len(set(names)) != len(names):
-                raise _fail(path, "holds the same array name twice (corrupt)", _RESAVE)
-            return {name: npz[name] for name in names}
-    except ModelFileError:
-        raise
-    except _READ_ERRORS as exc:
-        raise _fail(path, f"is not a valid .npz archive ({_short(exc)}); it is corrupt or "
-                    "truncated", _RESAVE) from None
+    return read_checked_npz(path, lambda problem, kind: _fail(path, problem, _MODEL_FIXES[kind]))
 
 
 def _parse_header(path: Path, arrays: dict[str, np.ndarray]) -> dict:
@@ -272,7 +184,7 @@ def _parse_header(path: Path, arrays: dict[str, np.ndarray]) -> dict:
     except UnicodeDecodeError:
         raise _fail(path, "has a header that is not valid UTF-8", _RESAVE) from None
     except (ValueError, RecursionError) as exc:
-        raise _fail(path, f"has a header that is not valid JSON ({_short(exc, 80)})",
+        raise _fail(path, f"has a header that is not valid JSON ({summary(exc, 80)})",
                     _RESAVE) from None
     if not isinstance(header, dict):
         raise _fail(path, "has a header that is not a JSON object", _RESAVE)

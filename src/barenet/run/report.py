@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from .. import __version__
 from ..errors import BarenetError
 from ..export.native import load_model
 from ..files.atomic import write_text
+from ..files.safe_read import read_json
 from ..inspect.diagnose import Finding, diagnose
 from ..nn.model import MLP
 from ..train.history import History
@@ -56,16 +56,6 @@ class RunView:
         return [str(i) for i in range(max(2, self.model.n_outputs))]
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BarenetError(f"{path} not found; is {path.parent} a run directory written by "
-                           "`barenet train`?") from None
-    except (OSError, ValueError) as exc:
-        raise BarenetError(f"cannot read {path}: {exc}") from None
-
-
 def load_run(run_dir: str | Path, *, with_data: bool = True) -> RunView:
     """Read a run directory; with ``with_data`` also prepare its data again (a failure there is
     kept in ``data_error``: the report is then written without image grids)."""
@@ -79,8 +69,8 @@ def load_run(run_dir: str | Path, *, with_data: bool = True) -> RunView:
     if not config_path.exists():
         raise BarenetError(f"{config_path} not found; is {run_dir} a run directory?")
     config = make_config(read_toml(config_path))
-    history = History.from_dict(_read_json(run_dir / "history.json"))
-    metrics = _read_json(run_dir / "metrics.json")
+    history = History.load_json(run_dir / "history.json")
+    metrics = read_json(run_dir / "metrics.json")
     if not (run_dir / "model.npz").exists():
         raise BarenetError(f"{run_dir / 'model.npz'} not found; is {run_dir} a run directory?")
     model, _meta = load_model(run_dir / "model.npz")

@@ -21,9 +21,10 @@ from ..data import Dataset, load_dataset
 from ..data.augment import random_shift_for
 from ..data.preprocess import Normalizer, first_per_class, flatten, select_digits, stratified_split
 from ..errors import BarenetError, DivergenceError, ModelFileError
-from ..export.native import _short, save_model
+from ..export.native import save_model
 from ..files.atomic import write_text
 from ..files.jsonsafe import finite_json
+from ..files.safe_read import summary
 from ..inspect.metrics import binary_outcomes, classification_report
 from ..nn.losses import Loss
 from ..nn.model import MLP
@@ -216,10 +217,11 @@ def _resume(trainer: Trainer, path: Path) -> None:
 
     try:
         load_trainer_state(trainer, *load_checkpoint(path))
-    except BarenetError:
+    except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
-        raise ModelFileError(f"{path}: the checkpoint is damaged ({_short(exc)}) and cannot be "
+        # ValueError includes a BarenetError of a part, e.g. a history of the wrong shape
+        raise ModelFileError(f"{path}: the checkpoint is damaged ({summary(exc)}) and cannot be "
                              "resumed; train the run again without --resume") from None
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import ModelFileError
 from ..files.atomic import atomic_write
+from ..files.safe_read import file_kind, read_checked_npz
 from .history import History
 
 FORMAT = "barenet-checkpoint"
@@ -97,21 +98,27 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any],
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(JSON state, arrays) of a checkpoint file, read without pickle and size-checked."""
-    from ..export.native import read_arrays
-
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"no checkpoint at {path}; train with --checkpoint-every N "
                              "(or interrupt a run with Ctrl-C) to write one")
-    arrays = read_arrays(path)
+    not_ours = ModelFileError(f"{path} is not a barenet checkpoint; resume from a run directory "
+                              "written by barenet train")
+    try:
+        kind = file_kind(path)
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read the checkpoint ({exc.strerror or exc})") from None
+    if kind != "zip":
+        raise not_ours
+    arrays = read_checked_npz(path, lambda problem, _kind: ModelFileError(
+        f"{path}: the checkpoint {problem}; train the run again without --resume"))
     raw = arrays.pop("header", None)
     try:
         state = json.loads(bytes(raw).decode("utf-8")) if raw is not None else None
     except (UnicodeDecodeError, json.JSONDecodeError):
         state = None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not a barenet checkpoint; resume from a run directory "
-                             "written by barenet train")
+        raise not_ours
     if int(state.get("format_version", 0)) > FORMAT_VERSION:
         raise ModelFileError(f"{path} was written by a newer barenet; upgrade barenet to resume it")
     return state, arrays

@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import BarenetError
 from ..files.atomic import write_text
 from ..files.jsonsafe import finite_json
+from ..files.safe_read import read_json
 
 
 @dataclass
@@ -74,8 +77,39 @@ class History:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> History:
-        return cls(list(data.get("epochs", [])), [float(v) for v in data.get("batch_loss", [])])
+        """The inverse of :meth:`to_dict` (a null batch loss, how JSON stores NaN, is NaN).
+
+        Anything else than ``{"epochs": [{...}, ...], "batch_loss": [numbers]}`` raises a
+        :class:`BarenetError` (e.g. a history.json edited by hand or by another program).
+        """
+        if not isinstance(data, dict):
+            raise BarenetError(f"the training history is a JSON {_json_type(data)}, not an object "
+                               'with "epochs" and "batch_loss"')
+        epochs, batch_loss = data.get("epochs", []), data.get("batch_loss", [])
+        if not (isinstance(epochs, list) and all(isinstance(r, dict) for r in epochs)):
+            raise BarenetError('the training history\'s "epochs" is not a list of objects '
+                               "(one per epoch)")
+        if not (isinstance(batch_loss, list) and all(
+                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in batch_loss)):
+            raise BarenetError('the training history\'s "batch_loss" is not a list of numbers')
+        return cls(list(epochs), [math.nan if v is None else float(v) for v in batch_loss])
+
+    @classmethod
+    def load_json(cls, path: str | Path) -> History:
+        """A history saved by :meth:`save_json`; a missing or malformed file is a BarenetError."""
+        path = Path(path)
+        data = read_json(path)
+        try:
+            return cls.from_dict(data)
+        except BarenetError as exc:
+            raise BarenetError(f"{path}: {exc}; use the file barenet train wrote") from None
 
     def save_json(self, path: str | Path) -> None:
         write_text(path, json.dumps(finite_json(self.to_dict())))
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type (list -> "array", str -> "string", ...)."""
+    names = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 

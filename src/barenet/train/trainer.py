@@ -134,7 +134,10 @@ class Trainer:
         batch_hooks = [c for c in self.callbacks if hasattr(c, "on_batch_end")]
         call_hooks(self.callbacks, "on_train_begin", self)
         try:
-            self._run_epochs(x, y, validation, batch, n_batches, params, dense, batch_hooks)
+            # Overflow and NaN are caught by the finiteness checks of _run_epochs, which raise a
+            # DivergenceError that says what to change; NumPy's own warnings would only precede it.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                self._run_epochs(x, y, validation, batch, n_batches, params, dense, batch_hooks)
         except KeyboardInterrupt:
             # Ctrl-C (or SIGTERM) mid-epoch: go back to the last completed epoch, exactly.
             if self._last_snapshot is not None:
