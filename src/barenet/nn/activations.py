@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import BarenetError
+from .subnormal import flush_tiny
 
 Array = np.ndarray
 
@@ -52,7 +53,7 @@ def sigmoid(z: Array, out: Array | None = None) -> Array:
         e = np.exp(-np.abs(z))
         np.divide(1.0, 1.0 + e, out=out)
         np.multiply(out, e, out=out, where=negative)
-    return out
+    return flush_tiny(out)  # a saturated unit gives 0, not a subnormal (barenet.nn.subnormal)
 
 
 def sigmoid_grad(y: Array) -> Array:
@@ -123,7 +124,7 @@ def softmax(z: Array, out: Array | None = None) -> Array:
         np.subtract(z, z.max(axis=-1, keepdims=True), out=out)
         np.exp(out, out=out)
     out /= out.sum(axis=-1, keepdims=True)
-    return out
+    return flush_tiny(out)  # a saturated unit gives 0, not a subnormal (barenet.nn.subnormal)
 
 
 def softmax_backward(y: Array, grad_y: Array) -> Array:
@@ -143,14 +144,17 @@ class Activation:
     derivative: Callable[[Array], Array] | None
 
     def backward(self, y: Array, grad_y: Array) -> Array:
-        if self.name == "softmax":
-            return softmax_backward(y, grad_y)
         if self.name == "identity":
             return grad_y
         if self.name == "relu":
             return np.multiply(grad_y, y > 0)
-        assert self.derivative is not None
-        return grad_y * self.derivative(y)
+        if self.name == "softmax":
+            grad_z = softmax_backward(y, grad_y)
+        else:
+            assert self.derivative is not None
+            grad_z = grad_y * self.derivative(y)
+        # a saturated unit's tiny derivative times a small dL/dy can be subnormal: make it 0
+        return flush_tiny(grad_z)  # (barenet.nn.subnormal)
 
 
 ACTIVATIONS: dict[str, Activation] = {
