@@ -127,3 +127,27 @@ def test_cli_rejects_a_bad_thread_count_in_one_line(capsys):
     assert main(["train", "--threads", "0", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--threads must be" in err
+
+
+def test_an_auto_run_is_repeated_with_the_count_it_chose_not_a_new_measurement(tmp_path, capsys,
+                                                                               monkeypatch):
+    """--threads auto may choose differently on a busy machine; RUN/config.toml pins the count
+    it chose, and barenet train prints the command that repeats the run."""
+    from barenet.cli import main
+    from barenet.train import threads
+
+    monkeypatch.setattr(threads, "choose_threads", lambda shape: 2)
+    small = ["--per-class", "10", "--layers", "8", "--epochs", "1", "--val-fraction", "0",
+             "--batch-size", "20", "--no-report"]
+    assert main(["train", *small, "--out", str(tmp_path / "first")]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    config = tmp_path / "first" / "config.toml"
+    assert "threads = 2" in config.read_text()
+    assert f"barenet train --config {config} repeats this run bit for bit" in out
+
+    def must_not_measure(shape):
+        raise AssertionError("a run from RUN/config.toml measured the thread count again")
+
+    monkeypatch.setattr(threads, "choose_threads", must_not_measure)
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "again"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "again" / "metrics.json").read_text())["blas_threads"] == 2

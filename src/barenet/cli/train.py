@@ -84,6 +84,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     console.print(results_table(result.metrics))
     saved = "model, config, history, metrics" + ("" if args.no_report else ", figures and report.html")
     console.print(f"saved {saved} in {result.run_dir}")
+    console.print(f"trained on {result.metrics['blas_threads']} BLAS thread(s); "
+                  f"barenet train --config {result.run_dir / 'config.toml'} repeats this run bit for bit")
     return 0
 
 

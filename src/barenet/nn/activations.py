@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import BarenetError
+from .subnormal import flush_tiny
 
 Array = np.ndarray
 
@@ -57,7 +58,7 @@ def sigmoid(z: Array, out: Array | None = None) -> Array:
         e = np.exp(-np.abs(z))
         np.divide(1.0, 1.0 + e, out=out)
         np.multiply(out, e, out=out, where=negative)
-    return out
+    return flush_tiny(out)  # a saturated unit gives 0, not a subnormal (barenet.nn.subnormal)
 
 
 def sigmoid_grad(y: Array) -> Array:
@@ -128,7 +129,7 @@ def softmax(z: Array, out: Array | None = None) -> Array:
         np.subtract(z, z.max(axis=-1, keepdims=True), out=out)
         np.exp(out, out=out)
     out /= out.sum(axis=-1, keepdims=True)
-    return out
+    return flush_tiny(out)  # a saturated unit gives 0, not a subnormal (barenet.nn.subnormal)
 
 
 # ----------------------------------------------------------------------------- backward
@@ -160,6 +161,9 @@ def softmax_backward(y: Array, grad_y: Array) -> Array:
     return grad_y
 
 
+#: Backward rules that only copy or mask dL/dy, so they cannot make a new subnormal.
+EXACT_BACKWARD = ("relu", "identity")
+
 DERIVATIVES: dict[str, Backward] = {
     "sigmoid": TimesDerivative(sigmoid_grad), "tanh": TimesDerivative(tanh_grad),
     "relu": TimesDerivative(relu_grad), "leaky_relu": TimesDerivative(leaky_relu_grad),
@@ -185,9 +189,14 @@ class Activation:
     def backward_into(self, y: Array, grad_y: Array) -> Array:
         """dL/dz written over ``grad_y`` (which the caller owns) and returned."""
         if self.backward_in_place is not None:
-            return self.backward_in_place(y, grad_y)
-        assert self.derivative is not None
-        return TimesDerivative(self.derivative)(y, grad_y)
+            grad_z = self.backward_in_place(y, grad_y)
+        else:
+            assert self.derivative is not None
+            grad_z = TimesDerivative(self.derivative)(y, grad_y)
+        if self.name in EXACT_BACKWARD:
+            return grad_z
+        # a saturated unit's tiny derivative times a small dL/dy can be subnormal: make it 0
+        return flush_tiny(grad_z)  # (barenet.nn.subnormal)
 
 
 _FORWARD = {"sigmoid": (sigmoid, sigmoid_grad), "relu": (relu, relu_grad),

@@ -155,6 +155,11 @@ class Dense:
     def params(self) -> list[Param]:
         return [Param("W", self.W, self.dW, True), Param("b", self.b, self.db, False)]
 
+    def buffers(self) -> list[Array]:
+        """The arrays this layer keeps between forward and backward (input, output, input
+        gradient), for checks of their contents; the parameters are in :meth:`params`."""
+        return [a for a in (self._x, self._z, self._dx) if a is not None]
+
     def describe(self) -> str:
         return f"Dense({self.n_in} -> {self.n_out})"
 
@@ -187,6 +192,10 @@ class ActivationLayer:
 
     def params(self) -> list[Param]:
         return []
+
+    def buffers(self) -> list[Array]:
+        """The output kept for backward (see :meth:`Dense.buffers`)."""
+        return [self._y] if self._y is not None else []
 
     def describe(self) -> str:
         return self.name
@@ -235,6 +244,10 @@ class Dropout:
 
     def params(self) -> list[Param]:
         return []
+
+    def buffers(self) -> list[Array]:
+        """The mask and output kept between forward and backward (see :meth:`Dense.buffers`)."""
+        return [a for a in (self._mask, self._y) if a is not None]
 
     def describe(self) -> str:
         return f"Dropout({self.rate:g})"

@@ -37,6 +37,7 @@ import numpy as np
 
 from ..errors import BarenetError
 from .layers import Param, pack, packed_vector
+from .subnormal import flush_decayed
 
 Array = np.ndarray
 OPTIMIZER_NAMES = ("sgd", "adam", "adamw")
@@ -208,6 +209,8 @@ class SGD(Optimizer):
                     direction += g
             np.multiply(direction, lr, out=tmp)
             value -= tmp
+            if mu:
+                flush_decayed(state[0], mu, self.t, tmp)  # no subnormals (barenet.nn.subnormal)
 
 
 class Adam(Optimizer):
@@ -263,6 +266,8 @@ class Adam(Optimizer):
             np.divide(u, t, out=t)
             t *= step
             value -= t
+            flush_decayed(u, b1, self.t, t)  # no subnormals (barenet.nn.subnormal)
+            flush_decayed(s, b2, self.t, t)
 
 
 class AdamW(Adam):

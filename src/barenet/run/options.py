@@ -302,8 +302,9 @@ OPTION_LIST = (
     Option("seed", "int", 0, "optimization", "seed for initialization, shuffling, dropout and splits",
            low=0),
     Option("threads", "int", "auto", "optimization",
-           "BLAS threads for the matrix products: auto (the fastest count, measured at start) or a "
-           "number; the run's config.toml records the count used", low=1, words=("auto",),
+           "BLAS threads for the matrix products: auto (the fastest count, measured at start, so it "
+           "can differ between runs on a busy machine) or a number; the same seed and count give "
+           "bit-identical runs, and the run's config.toml records the count used", low=1, words=("auto",),
            accepts="'auto' or a positive whole number", check_value=check_threads),
     # notes carried into the run directory (e.g. where an exercise config departs from its source)
     Option("description", "text", "", "notes", "notes kept with the run", searchable=False, flag=False),

@@ -13,10 +13,15 @@ slower on two, because the single-threaded work between the products slows down.
 ``benchmarks/thread_choice.py`` measures how often each way names the count that really
 trains faster (docs/performance.md).
 
-The thread count can change the last bits of a matrix product (BLAS splits the work
-differently), so a run is bit-for-bit reproducible for a given thread count. ``barenet
-train`` therefore writes the count it used into the run's config.toml, and ``--resume`` and
-``--config RUN/config.toml`` use it again.
+What is reproducible. The thread count can change the last bits of a matrix product (BLAS
+splits the work differently), so a run is bit-for-bit reproducible for a given seed *and*
+thread count on one machine. ``"auto"`` measures, and a measurement depends on the machine's
+load at that moment: two ``barenet train --seed S`` runs on a busy machine may choose
+different counts and then differ in the last bits (their accuracy agrees to rounding, their
+bits need not). The reproducible path: ``barenet train`` writes the count it used (a number,
+never ``"auto"``) into the run's config.toml and prints the command that repeats the run, and
+``--config RUN/config.toml`` and ``--resume RUN`` use that count again; ``--threads N`` fixes
+it from the start. The choice is made once per run, never during training.
 """
 
 from __future__ import annotations
