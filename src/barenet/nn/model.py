@@ -163,8 +163,8 @@ class MLP:
                 "init": list(self.inits), "bias_init": self.bias_init,
                 "dropout": list(self.dropout), "dtype": self.dtype.name, "seed": self.seed}
 
-    def summary(self) -> str:
-        """A table of layers, shapes and parameter counts."""
+    def _summary_rows(self) -> list[tuple[str, str, str]]:
+        """(layer, output shape, parameters) per layer, after a header row."""
         rows = [("layer", "output shape", "parameters")]
         for layer in self.layers:
             if isinstance(layer, Dense):
@@ -172,12 +172,29 @@ class MLP:
                              f"{layer.W.size + layer.b.size:,}"))
             else:
                 rows.append((layer.describe(), "", "0"))
+        return rows
+
+    def summary(self) -> str:
+        """A table of layers, shapes and parameter counts."""
+        rows = self._summary_rows()
         width = [max(len(r[c]) for r in rows) for c in range(3)]
         lines = [f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]:>{width[2]}}" for r in rows]
         lines.insert(1, "-" * len(lines[0]))
         lines.append("-" * len(lines[0]))
         lines.append(f"total parameters: {self.n_params():,}   dtype: {self.dtype.name}")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The :meth:`summary` table as HTML (Jupyter shows it for a bare ``model``)."""
+        from html import escape
+
+        header, *body = self._summary_rows()
+        cells = ["".join(f'<{tag} style="text-align:{"right" if i else "left"}">{escape(c)}</{tag}>'
+                         for i, c in enumerate(row))
+                 for tag, row in [("th", header)] + [("td", r) for r in body]]
+        return (f"<table><caption>{escape(repr(self))}</caption>"
+                + "".join(f"<tr>{c}</tr>" for c in cells)
+                + f"</table><p>total parameters: {self.n_params():,} &middot; dtype: {self.dtype.name}</p>")
 
     def __repr__(self) -> str:
         return (f"MLP({self.sizes}, hidden={self.hidden}, output={self.output!r}, "
