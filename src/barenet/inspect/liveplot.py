@@ -42,8 +42,7 @@ class LivePlot:
             raise BarenetError(f"LivePlot(every=...) must be a positive number of epochs; got {every}")
         self.every = int(every)
         self.dpi = dpi
-        self.warnings: list[str] = []
-        self.diagnosis = LiveDiagnosis(self.warnings.append) if diagnose else None
+        self.diagnosis = LiveDiagnosis(lambda text: None) if diagnose else None  # shown as HTML instead
         self.active = False
         self._handles: dict[str, Any] = {}
         self._drawn = 0
@@ -53,9 +52,11 @@ class LivePlot:
         return self.diagnosis.findings if self.diagnosis is not None else []
 
     def _warnings_html(self) -> str:
-        if not self.warnings:
+        if not self.findings:
             return '<p style="color:#3a3">diagnosis: no problem detected so far</p>'
-        items = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings)
+        e = html.escape
+        items = "".join(f"<li><b>{e(f.title)}</b>" + (f" (epoch {f.epoch})" if f.epoch else "")
+                        + f": {e(f.explanation)} <b>Fix:</b> {e(f.fix)}</li>" for f in self.findings)
         return f'<ul style="color:#b35c00">{items}</ul>'
 
     def _show(self, name: str, bundle: dict[str, Any]) -> None:
