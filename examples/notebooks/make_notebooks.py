@@ -69,6 +69,24 @@ def code(text: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_code_cell(text.strip("\n"))
 
 
+def whole_dataset(name: str, epochs: str, full: str, smoke_train: int, smoke_test: int,
+                  normalizer: str) -> str:
+    """A data cell: a data set's training and test splits, flattened, the first rows only when
+    SMOKE (with 1 epoch for every run), and the normalizer fitted on the training split."""
+    ones = ", ".join("1" for _ in epochs.split(","))
+    return f'''
+{epochs} = {full}
+ds = load_dataset("{name}")
+x_train, y_train = flatten(ds.x_train), ds.y_train
+x_test, y_test = flatten(ds.x_test), ds.y_test
+if SMOKE:
+    x_train, y_train = x_train[:{smoke_train}], y_train[:{smoke_train}]
+    x_test, y_test = x_test[:{smoke_test}], y_test[:{smoke_test}]
+    {epochs} = {ones}
+norm = {normalizer}.fit(x_train)
+print(x_train.shape, x_test.shape)'''
+
+
 def notebook(title: str, intro: str, *cells: nbformat.NotebookNode) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     parameters = code(PARAMETERS)
@@ -286,18 +304,9 @@ reported about 91.5 % test). The worst test predictions, a gradient check of the
 and a small search on a validation split. Configs: `examples/e2-*.toml`.
 """,
     md("## Data"),
-    code('''
-EPOCHS_HIDDEN, EPOCHS_BEST = 15, 100
-ds = load_dataset("digits8")
-x_train, y_train = flatten(ds.x_train), ds.y_train
-x_test, y_test = flatten(ds.x_test), ds.y_test
-if SMOKE:
-    x_train, y_train, x_test, y_test = x_train[:200], y_train[:200], x_test[:100], y_test[:100]
-    EPOCHS_HIDDEN, EPOCHS_BEST = 1, 1
-norm = Normalizer("standardize", pixel_max=ds.pixel_max).fit(x_train)
-print(x_train.shape, x_test.shape)
-plots.plot_samples(x_train, y_train, n=16, input_shape=(8, 8))
-'''),
+    code(whole_dataset("digits8", "EPOCHS_HIDDEN, EPOCHS_BEST", "15, 100", 200, 100,
+                       'Normalizer("standardize", pixel_max=ds.pixel_max)')
+         + "\nplots.plot_samples(x_train, y_train, n=16, input_shape=(8, 8))"),
     md("## Faithful: logistic regression\n\n`MLP([64, 10])` has no hidden layer: it is "
        "logistic regression. A callback prints the running NLL as the exercise does."),
     code('''
@@ -516,16 +525,7 @@ training (the original got 56.6 % and an infinite average loss from log(0)).
 Configs: `examples/e4-sigmoid32x2.toml`, `examples/e4-best.toml`.
 """,
     md("## Data"),
-    code('''
-EPOCHS, EPOCHS_BEST = 3, 20
-ds = load_dataset("mnist")
-x_train, y_train = flatten(ds.x_train), ds.y_train
-x_test, y_test = flatten(ds.x_test), ds.y_test
-if SMOKE:
-    x_train, y_train, x_test, y_test = x_train[:300], y_train[:300], x_test[:300], y_test[:300]
-    EPOCHS, EPOCHS_BEST = 1, 1
-norm = Normalizer("255").fit(x_train)
-'''),
+    code(whole_dataset("mnist", "EPOCHS, EPOCHS_BEST", "3, 20", 300, 300, 'Normalizer("255")')),
     md("## Faithful"),
     code('''
 ce = bn.Loss("cross_entropy", "mean")
@@ -536,9 +536,11 @@ print(f"before training: loss {loss0:.4f}, accuracy {100 * accuracy0:.2f} %")
 faithful_history = bn.fit(faithful, x_train, y_train, loss=ce, optimizer=bn.SGD(lr=0.003),
                           batch_size=1, epochs=EPOCHS, shuffle=False, normalizer=norm,
                           callbacks=[ProgressBar()])
+faithful_history
+'''),
+    code('''
 record("faithful [32, 32] sigmoid, per-sample SGD", "56.6 % (about 70 % expected)", faithful, ce, norm,
        (x_train, y_train), (x_test, y_test), epochs=EPOCHS)
-faithful_history
 '''),
     md("The original's infinite loss: a probability of exactly 0 for the true class makes "
        "`-log(p)` infinite. barenet clips the probability inside the log:"),
