@@ -85,19 +85,23 @@ def test_live_plot_in_a_notebook_updates_two_displays_in_place(monkeypatch):
                                                          "<training curves, epoch 3>"]
 
 
-def test_run_shows_results_diagnosis_and_figures(tmp_path):
-    config = make_config(per_class=10, layers=[8], epochs=1, batch_size=20, val_fraction=0.1)
+def test_run_shows_results_diagnosis_and_figures(tmp_path, monkeypatch):
+    config = make_config(dataset="digits8", layers=[8], epochs=1, batch_size=64, val_fraction=0.1)
     train_run(config, out=tmp_path / "run")
     run = bn.Run(tmp_path / "run")
     assert repr(run).startswith(f"Run({str(tmp_path / 'run')!r}: 1 epochs, test accuracy ")
-    assert run.model.sizes == [784, 8, 10] and len(run.history) == 1
+    assert run.model.sizes == [64, 8, 10] and len(run.history) == 1
     page = run._repr_html_()
     for text in ("<td>train</td>", "<td>validation</td>", "<td>test</td>", "Diagnosis", "Loss and accuracy"):
         assert text in page
     assert page.count("<img ") == len(run.figures) >= 5  # written now: the run had no figures
     assert (tmp_path / "run" / "figures" / "curves.png").exists()
     assert list(bn.Run(tmp_path / "run").figures)[:2] == ["curves", "norms"]  # read back in report order
-    assert run.report() == tmp_path / "run" / "report.html"
+    written = []  # run.report() is write_report (tests/test_report.py); the figures are read again after
+    monkeypatch.setattr("barenet.run.report.write_report",
+                        lambda path: written.append(path) or path / "r.html")
+    assert run.report() == tmp_path / "run" / "r.html" and written == [tmp_path / "run"]
+    assert "figures" not in run.__dict__
 
 
 def test_run_of_a_missing_directory_is_one_clear_error(tmp_path):
