@@ -49,8 +49,9 @@ def test_live_plot_outside_a_notebook_draws_nothing_but_still_diagnoses(capsys):
 
 
 def test_live_plot_needs_ipython_and_a_positive_interval(monkeypatch):
-    with pytest.raises(bn.BarenetError, match="every"):
-        bn.LivePlot(every=0)
+    for every in (0, 1.5, "2", True):
+        with pytest.raises(bn.BarenetError, match="every"):
+            bn.LivePlot(every=every)
     monkeypatch.setitem(sys.modules, "IPython", None)
     monkeypatch.setitem(sys.modules, "IPython.display", None)
     with pytest.raises(bn.BarenetError, match=r"barenet\[notebook\]"):

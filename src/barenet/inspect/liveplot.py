@@ -38,9 +38,9 @@ class LivePlot:
         except ImportError:
             raise BarenetError("LivePlot draws in Jupyter notebooks and needs IPython: "
                                "pip install 'barenet[notebook]'") from None
-        if int(every) < 1:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise BarenetError(f"LivePlot(every=...) must be a positive number of epochs; got {every}")
-        self.every = int(every)
+        self.every = every
         self.dpi = dpi
         self.diagnosis = LiveDiagnosis(lambda text: None) if diagnose else None  # shown as HTML instead
         self.active = False
