@@ -18,6 +18,7 @@ instead of allocating it: the training loop's fast path.)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from html import escape
 
 import numpy as np
 
@@ -163,8 +164,8 @@ class MLP:
                 "init": list(self.inits), "bias_init": self.bias_init,
                 "dropout": list(self.dropout), "dtype": self.dtype.name, "seed": self.seed}
 
-    def _summary_rows(self) -> list[tuple[str, str, str]]:
-        """(layer, output shape, parameters) per layer, after a header row."""
+    def summary(self) -> str:
+        """A table of layers, shapes and parameter counts."""
         rows = [("layer", "output shape", "parameters")]
         for layer in self.layers:
             if isinstance(layer, Dense):
@@ -172,11 +173,6 @@ class MLP:
                              f"{layer.W.size + layer.b.size:,}"))
             else:
                 rows.append((layer.describe(), "", "0"))
-        return rows
-
-    def summary(self) -> str:
-        """A table of layers, shapes and parameter counts."""
-        rows = self._summary_rows()
         width = [max(len(r[c]) for r in rows) for c in range(3)]
         lines = [f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]:>{width[2]}}" for r in rows]
         lines.insert(1, "-" * len(lines[0]))
@@ -185,16 +181,8 @@ class MLP:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        """The :meth:`summary` table as HTML (Jupyter shows it for a bare ``model``)."""
-        from html import escape
-
-        header, *body = self._summary_rows()
-        cells = ["".join(f'<{tag} style="text-align:{"right" if i else "left"}">{escape(c)}</{tag}>'
-                         for i, c in enumerate(row))
-                 for tag, row in [("th", header)] + [("td", r) for r in body]]
-        return (f"<table><caption>{escape(repr(self))}</caption>"
-                + "".join(f"<tr>{c}</tr>" for c in cells)
-                + f"</table><p>total parameters: {self.n_params():,} &middot; dtype: {self.dtype.name}</p>")
+        """Jupyter shows a bare ``model`` as its :meth:`summary` table."""
+        return f"<pre>{escape(repr(self))}\n\n{escape(self.summary())}</pre>"
 
     def __repr__(self) -> str:
         return (f"MLP({self.sizes}, hidden={self.hidden}, output={self.output!r}, "
