@@ -48,6 +48,7 @@ def test_there_is_a_notebook_per_exercise_and_the_tutorial():
         assert any(name.startswith(f"{exercise}-") for name in names), exercise
 
 
+@pytest.mark.slow  # a subprocess
 def test_notebooks_are_stored_without_outputs_and_match_their_generator():
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)

@@ -84,6 +84,7 @@ def test_live_plot_in_a_notebook_updates_two_displays_in_place(monkeypatch):
                                                          "<training curves, epoch 3>"]
 
 
+@pytest.mark.slow
 def test_run_shows_results_diagnosis_and_figures(tmp_path, monkeypatch):
     config = make_config(dataset="digits8", layers=[8], epochs=1, batch_size=64, val_fraction=0.1)
     train_run(config, out=tmp_path / "run")
