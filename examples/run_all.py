@@ -226,7 +226,8 @@ subset where the exercise restricts it), chosen on a validation split carved fro
 training data, never on the test set; the *aim* is issue 6's target for the test accuracy.
 Accuracies are measured after training: *train* on the training data the run used, *test* on
 the data set's test split. Each config's description, repeated in the notes below, says how
-the recipe was chosen and where barenet departs from the original code.
+the recipe was chosen and where barenet departs from the original code. The same exercises
+as Jupyter notebooks, written with the library API: [notebooks.md](notebooks.md).
 
 {table}
 

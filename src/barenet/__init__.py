@@ -20,12 +20,16 @@ from .train.trainer import Checkpoint, EarlyStopping, Trainer, evaluate, fit
 
 __version__ = "0.1.0"
 
+from .inspect.liveplot import LivePlot  # noqa: E402  (after __version__: run/ and inspect/ read it)
+from .run.rundir import Run  # noqa: E402
+
 _moved.install()
 
 __all__ = [
     "ACTIVATIONS", "MLP", "SGD", "ActivationLayer", "Adam", "AdamW", "BarenetError",
     "Checkpoint", "DataError", "Dense", "DivergenceError", "Dropout", "EarlyStopping",
-    "GradcheckResult", "History", "Loss", "ModelFileError", "Optimizer", "Param", "RandomShift", "Schedule",
+    "GradcheckResult", "History", "LivePlot", "Loss", "ModelFileError", "Optimizer", "Param", "RandomShift",
+    "Run", "Schedule",
     "Trainer", "__version__", "as_target", "evaluate", "fit", "get_activation",
     "get_initializer", "get_loss", "get_schedule", "gradcheck", "initialize", "load_model",
     "make_optimizer", "one_hot", "save_model", "sigmoid", "softmax",

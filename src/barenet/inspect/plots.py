@@ -11,6 +11,7 @@ Images are passed as they are stored: raw (N, 784) or (N, 28, 28) pixels (uint8 
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -27,7 +28,7 @@ from ..train.history import History
 Array = np.ndarray
 PathLike = str | os.PathLike | None
 
-__all__ = ["save_figure", "plot_curves", "plot_norms", "plot_confusion", "plot_samples",
+__all__ = ["save_figure", "figure_png", "plot_curves", "plot_norms", "plot_confusion", "plot_samples",
            "plot_class_grid", "plot_binary_outcomes", "plot_worst", "plot_first_layer_weights",
            "plot_activation_histograms"]
 
@@ -36,6 +37,13 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 100) -> None:
     """Save ``fig`` as a PNG at ``path``, atomically (temporary file, then rename)."""
     with atomic_write(path, "wb") as handle:
         fig.savefig(handle, format="png", dpi=dpi)
+
+
+def figure_png(fig: Figure, dpi: int = 80) -> bytes:
+    """``fig`` as PNG bytes (what a notebook displays inline)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
 
 
 def _done(fig: Figure, path: PathLike) -> Figure:

@@ -18,6 +18,7 @@ instead of allocating it: the training loop's fast path.)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from html import escape
 
 import numpy as np
 
@@ -178,6 +179,10 @@ class MLP:
         lines.append("-" * len(lines[0]))
         lines.append(f"total parameters: {self.n_params():,}   dtype: {self.dtype.name}")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows a bare ``model`` as its :meth:`summary` table."""
+        return f"<pre>{escape(repr(self))}\n\n{escape(self.summary())}</pre>"
 
     def __repr__(self) -> str:
         return (f"MLP({self.sizes}, hidden={self.hidden}, output={self.output!r}, "

@@ -107,6 +107,16 @@ class History:
     def save_json(self, path: str | Path) -> None:
         write_text(path, json.dumps(finite_json(self.to_dict())))
 
+    def _repr_png_(self) -> bytes | None:
+        """Jupyter shows a History as its loss and accuracy curves
+        (:func:`barenet.inspect.plots.plot_curves`; matplotlib is imported only here, when a
+        notebook asks). An empty History shows its text ``repr`` instead."""
+        if not self.epochs:
+            return None
+        from ..inspect.plots import figure_png, plot_curves  # display only: no import-time cycle
+
+        return figure_png(plot_curves(self))
+
 
 def _json_type(value: Any) -> str:
     """The JSON name of a decoded value's type (list -> "array", str -> "string", ...)."""
