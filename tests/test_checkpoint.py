@@ -113,7 +113,9 @@ def test_checkpoint_every_n_epochs(tmp_path):
 
 def test_resume_errors(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path / "nowhere")]) == 2
-    assert "config.toml" in capsys.readouterr().err
+    assert "the run directory does not exist" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "config.toml not found" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path), "--lr", "0.1"]) == 2
     assert "--lr" in capsys.readouterr().err
     (tmp_path / "checkpoint.npz").write_bytes(b"garbage")

@@ -53,7 +53,8 @@ def saved(tmp_path) -> tuple[Path, MLP]:
 @pytest.mark.parametrize("arch", ARCHS, ids=lambda a: f"{a['sizes']}-{a['dtype']}")
 def test_round_trip_is_bit_identical(tmp_path, arch):
     model = _model(**arch)
-    meta = {"loss": "cross_entropy", "classes": [1, 5], "input_shape": [28, 28],
+    classes = list(range(1, 1 + max(2, arch["sizes"][-1])))  # must match the outputs (checked)
+    meta = {"loss": "cross_entropy", "classes": classes, "input_shape": [28, 28],
             "training": {"lr": 0.01, "epochs": 3}}
     path = save_model(tmp_path / "m.npz", model, meta)
     loaded, got = load_model(path)
@@ -97,10 +98,10 @@ def test_suffix_is_added_when_missing(tmp_path):
 
 def test_metadata_numpy_values_are_converted(tmp_path):
     meta = {"loss": np.float32(0.25), "n": np.int64(3), "ok": np.bool_(True),
-            "classes": np.array([1, 5]), "shape": (28, 28), "dir": tmp_path,
+            "classes": np.array([1, 5, 7]), "shape": (28, 28), "dir": tmp_path,
             "nested": {"mean": np.array([[0.5]])}}
     _, got = load_model(save_model(tmp_path / "m.npz", _model(**ARCHS[0]), meta))
-    assert got == {"loss": 0.25, "n": 3, "ok": True, "classes": [1, 5], "shape": [28, 28],
+    assert got == {"loss": 0.25, "n": 3, "ok": True, "classes": [1, 5, 7], "shape": [28, 28],
                    "dir": str(tmp_path), "nested": {"mean": [[0.5]]}}
 
 

@@ -41,7 +41,7 @@ from barenet.errors import BarenetError, DataError
 from barenet.files.safe_read import MAX_DEFLATE_RATIO
 from barenet.images import load_inputs
 from barenet.io import load_model, save_model
-from barenet.runner import train_run
+from barenet.runner import train_run, write_run
 
 SRC = Path(barenet.__file__).parent
 ROLES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
@@ -427,7 +427,7 @@ def test_evaluate_refuses_mismatched_data(build, fragment, model_run, tmp_path, 
     ("under-a-file", "cannot create the run directory"),
     ("a-file", "cannot create the run directory"),
     ("/proc/barenet-run", "cannot create the run directory"),
-    ("/proc", "cannot write /proc/config.toml"),
+    ("/proc", "--out /proc already holds a run (or other files)"),
 ], ids=["under-a-file", "a-file", "proc-subdir", "proc"])
 def test_unwritable_output_directory(where, fragment, tmp_path, capsys):
     (tmp_path / "file").write_text("I am a regular file")
@@ -544,16 +544,21 @@ def test_full_disk_while_saving_the_run_keeps_the_old_files(name, tmp_path, monk
     run = tmp_path / "run"
     recipe = ["--per-class", "10", "--layers", "8", "--epochs", "1", "--batch-size", "20",
               "--val-fraction", "0", "--quiet", "--out", run]
-    train_run(make_config({}, per_class=10, layers=[8], epochs=1, batch_size=20, val_fraction=0.0,
-                          seed=1), out=run)
+    config = make_config({}, per_class=10, layers=[8], epochs=1, batch_size=20, val_fraction=0.0, seed=1)
+    result = train_run(config, out=run)
     before = {p.name: p.read_bytes() for p in run.iterdir()}
-    DiskFull(monkeypatch, name)
-    code, _, err = run_cli(["train", *recipe], capsys)
-    assert_one_line_error(code, err, f"cannot write {run / name}: No space left on device")
+    with monkeypatch.context() as patched:
+        DiskFull(patched, name)
+        with pytest.raises(BarenetError, match="No space left on device"):
+            write_run(result, config, run)  # rewriting the run's files
     assert _temporaries(run) == []
     assert (run / name).read_bytes() == before[name]  # the old file, byte for byte
     if name == "model.npz":
         load_model(run / "model.npz")
+    DiskFull(monkeypatch, name)  # a new run into the same directory, with --overwrite
+    code, _, err = run_cli(["train", *recipe, "--overwrite"], capsys)
+    assert_one_line_error(code, err, f"cannot write {run / name}: No space left on device")
+    assert _temporaries(run) == []
 
 
 def test_full_disk_in_the_library_save_model(tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ..run.options import OPTIONS
-from .common import add_output_flags, console_for, print_json
+from .common import add_output_flags, console_for, positive_float, print_json
 from .options import add_flag, flag_value
 
 
@@ -14,7 +14,8 @@ def add_parser(sub: Any) -> None:
     gc = sub.add_parser("gradcheck", help="verify every gradient numerically (exit 1 on failure)")
     gc.add_argument("--layers", type=int, nargs="+", default=[5, 4], metavar="N",
                     help="hidden sizes of the checked networks (default: 5 4)")
-    gc.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error allowed")
+    gc.add_argument("--tolerance", type=positive_float, default=1e-6,
+                    help="largest relative error allowed, > 0 (default 1e-06)")
     add_flag(gc, OPTIONS["seed"], default="0")
     add_output_flags(gc)
     gc.set_defaults(handler=cmd_gradcheck)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import BarenetError
-from .common import add_output_flags, console_for, model_path, print_json
+from .common import add_output_flags, console_for, model_path, positive_int, print_json
 
 
 def add_parsers(sub: Any) -> None:
@@ -25,7 +26,8 @@ def add_parsers(sub: Any) -> None:
     pr = sub.add_parser("predict", help="label images (PNG/JPEG, .npy arrays, IDX files)")
     pr.add_argument("model", help="a model.npz file or a run directory")
     pr.add_argument("files", nargs="+", help="images, .npy or IDX files")
-    pr.add_argument("--top", type=int, default=1, help="show the K most likely classes")
+    pr.add_argument("--top", type=positive_int, default=1, metavar="K",
+                    help="show the K most likely classes (default 1)")
     add_output_flags(pr)
     pr.set_defaults(handler=cmd_predict)
 
@@ -56,20 +58,53 @@ def load_for_inference(path: str) -> tuple[Any, dict[str, Any], Any, list[str]]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from ..data import load_dataset
-    from ..data.preprocess import flatten, select_digits
     from ..inspect.metrics import classification_report
     from ..nn.losses import Loss
-    from ..run.config import DATASETS
     from ..train.trainer import evaluate, predicted_labels
 
     model, meta, normalizer, classes = load_for_inference(args.model)
-    dataset_name = args.dataset or meta.get("dataset") or "mnist"
-    if args.data is None and dataset_name not in DATASETS:
-        raise BarenetError(f"the model was trained on {dataset_name}; give its data with --data")
-    ds = load_dataset(dataset_name, data=args.data)
+    x, y, source = evaluation_data(args, meta, model)
+    check_labels_fit(y, source, classes, meta.get("train_labels"))
+    loss = Loss(**meta.get("loss", {"name": "cross_entropy", "reduction": "mean"}))
+    value, accuracy, proba = evaluate(model, x, y, loss, normalizer, return_proba=True)
+    predicted = predicted_labels(proba)
+    report = classification_report(y, predicted, classes)
+    if args.json:
+        print_json({"loss": value, "accuracy": accuracy, "samples": int(len(y)), "data": source,
+                    "report": report})
+        return 0
+    console = console_for(args)
+    console.print(f"{source}: {len(y)} samples   loss {value:.4f}   accuracy {100 * accuracy:.2f} %")
+    console.print(_confusion_table(report, classes))
+    console.print(_per_class_table(report))
+    return 0
+
+
+def evaluation_data(args: argparse.Namespace, meta: dict[str, Any], model: Any) -> tuple[Any, Any, str]:
+    """(flat x, y, a name for them) that ``evaluate`` scores: ``--data``/``--dataset`` when
+    given, else the data the model was trained on (its recorded ``--data`` path, or its
+    built-in data set), with the model's digit pair selected."""
+    from ..data import load_dataset
+    from ..data.preprocess import flatten, select_digits
+    from ..run.config import DATASETS
+
+    training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
+    recorded = training.get("dataset") or meta.get("dataset") or "mnist"
+    if args.data is None and args.dataset is None and training.get("data"):
+        name, data, source = recorded, training["data"], str(training["data"])
+        try:
+            ds = load_dataset(name if name in DATASETS else "mnist", data=data)
+        except BarenetError as exc:
+            raise BarenetError(f"the model was trained on {data}, which cannot be read now ({exc}); "
+                               "give its data with --data") from None
+    else:
+        if args.dataset is None and args.data is None and recorded not in DATASETS:
+            raise BarenetError(f"the model was trained on {recorded}; give its data with --data")
+        name = args.dataset or (recorded if recorded in DATASETS else "mnist")
+        ds = load_dataset(name, data=args.data)
+        source = str(args.data) if args.data is not None else name
     x, y = (ds.x_train, ds.y_train) if args.split == "train" else (ds.x_test, ds.y_test)
-    if x is None or y is None:
+    if x is None or y is None:  # a file holding one set of samples (an .npz of x and y): all of it
         x, y = ds.x_train, ds.y_train
     digits = meta.get("digits")
     if digits:
@@ -78,18 +113,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if x.shape[1] != model.n_inputs:
         raise BarenetError(f"the data have {x.shape[1]} features per sample but the model expects "
                            f"{model.n_inputs}; evaluate it on data like its training data")
-    loss = Loss(**meta.get("loss", {"name": "cross_entropy", "reduction": "mean"}))
-    value, accuracy, proba = evaluate(model, x, y, loss, normalizer, return_proba=True)
-    predicted = predicted_labels(proba)
-    report = classification_report(y, predicted, classes)
-    if args.json:
-        print_json({"loss": value, "accuracy": accuracy, "samples": int(len(y)), "report": report})
-        return 0
-    console = console_for(args)
-    console.print(f"{len(y)} samples   loss {value:.4f}   accuracy {100 * accuracy:.2f} %")
-    console.print(_confusion_table(report, classes))
-    console.print(_per_class_table(report))
-    return 0
+    return x, y, source
+
+
+def check_labels_fit(y: Any, source: str, classes: Sequence[str], train_labels: Any) -> None:
+    """Refuse labels the model cannot score: beyond its classes, or (when the model records
+    the labels it was trained on) labels it never saw, which it could only get wrong."""
+    if len(y) == 0:
+        return
+    lo, hi = int(np.min(y)), int(np.max(y))
+    if hi >= len(classes):
+        raise BarenetError(f"labels must lie in 0..{len(classes) - 1} for this {len(classes)}-class "
+                           f"model, but {source} has labels {lo}..{hi}; evaluate it on data "
+                           "labelled like its training data")
+    if isinstance(train_labels, list) and train_labels:
+        unseen = sorted(set(np.unique(y).tolist()) - set(train_labels))
+        if unseen:
+            shown = ", ".join(map(str, unseen[:8])) + (", ..." if len(unseen) > 8 else "")
+            raise BarenetError(f"{source} holds labels the model never saw in training ({shown}; "
+                               f"it was trained on {_label_range(train_labels)}); evaluate it on "
+                               "data labelled like its training data")
+
+
+def _label_range(labels: list[int]) -> str:
+    lo, hi = min(labels), max(labels)
+    return f"labels {lo}..{hi}" if len(labels) == hi - lo + 1 else f"{len(labels)} labels in {lo}..{hi}"
 
 
 def _confusion_table(report: dict[str, Any], classes: Sequence[str]) -> Any:
@@ -124,14 +172,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ..train.trainer import predict_proba_batched
 
     model, _, normalizer, classes = load_for_inference(args.model)
-    images, names = load_inputs(args.files)
+    images, names = load_inputs(args.files, warn=lambda text: print(f"barenet: warning: {text}",
+                                                                    file=sys.stderr))
     x = flatten(images)
     if x.shape[1] != model.n_inputs:
         raise BarenetError(f"the inputs have {x.shape[1]} pixels but the model expects {model.n_inputs}")
     proba = predict_proba_batched(model, x, normalizer)
     if proba.shape[1] == 1:
         proba = np.hstack([1 - proba, proba])
-    top = max(1, min(args.top, proba.shape[1]))
+    top = min(args.top, proba.shape[1])
     order = np.argsort(-proba, axis=1)[:, :top]
     rows = []
     for i, name in enumerate(names):

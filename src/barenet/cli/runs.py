@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import BarenetError
-from .common import add_output_flags, console_for, print_json
+from .common import add_output_flags, console_for, positive_int, print_json
 
 
 def add_parsers(sub: Any) -> None:
@@ -17,7 +16,8 @@ def add_parsers(sub: Any) -> None:
 
     ins = sub.add_parser("inspect", help="print the worst predictions and write the image grids")
     ins.add_argument("run", help="a run directory")
-    ins.add_argument("--top", "-k", type=int, default=10, metavar="K", help="how many worst predictions")
+    ins.add_argument("--top", "-k", type=positive_int, default=10, metavar="K",
+                     help="how many worst predictions (default 10)")
     ins.add_argument("--split", choices=("test", "validation", "train"),
                      help="which split (default: test, else validation)")
     add_output_flags(ins)
@@ -45,8 +45,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     from ..run.report import inspect_run
 
-    if args.top < 1:
-        raise BarenetError(f"--top must be at least 1; got {args.top}")
     found = inspect_run(args.run, k=args.top, split=args.split)
     figures = {k: str(v) for k, v in found["figures"].items()}
     if args.json:

@@ -29,7 +29,7 @@ import os
 import re
 import struct
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,12 @@ BOX = 20  #: the digit is scaled to fit a BOX x BOX square
 CENTRE = SIZE / 2  #: target centre of mass (row, column), in pixel-index coordinates
 MIN_CONTRAST = 32.0  #: least ink-minus-background level (0..255) that counts as a digit
 MAX_SIDE = 1024  #: image files are first shrunk to at most this many pixels on a side
+#: An image file with a shorter side (in pixels) cannot show a digit: predict warns. Eight is
+#: the side of the smallest digit images in use (scikit-learn's 8 x 8 digits).
+MIN_DIGIT_SIDE = 8
+#: An image file this many times longer than wide (or wider than long) is not one digit:
+#: predict warns. A handwritten "1" cropped to its ink is about 4:1; a page margin is not.
+MAX_DIGIT_ASPECT = 4.0
 SHAPES_HINT = "expected (28, 28), (N, 28, 28) or (N, 784)"
 FORMATS_HINT = "give PNG/JPEG images, .npy arrays or IDX files"
 
@@ -217,6 +223,18 @@ def _existing_file(path: str | os.PathLike) -> Path:
     return path
 
 
+def doubt_about(image: Array) -> str | None:
+    """Why a 2-D image file is unlikely to show one digit (too small or far from square:
+    see :data:`MIN_DIGIT_SIDE`, :data:`MAX_DIGIT_ASPECT`), or None. Blank images are refused
+    outright by :func:`mnist_style`."""
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_DIGIT_SIDE:
+        return f"is only {w} x {h} pixels, too small to show a digit"
+    if max(h, w) > MAX_DIGIT_ASPECT * min(h, w):
+        return f"is {w} x {h} pixels, far from square: not a single digit"
+    return None
+
+
 def load_image(path: str | os.PathLike) -> Array:
     """Read a PNG/JPEG/BMP/GIF/... image file -> MNIST-style uint8 (28, 28).
 
@@ -301,12 +319,14 @@ def _read_image_or_none(path: Path, kind: str) -> Array | None:
     return None
 
 
-def load_inputs(paths: Iterable[str | os.PathLike]) -> tuple[Array, list[str]]:
+def load_inputs(paths: Iterable[str | os.PathLike],
+                warn: Callable[[str], None] | None = None) -> tuple[Array, list[str]]:
     """Many files -> one uint8 (N, 28, 28) array and one name per image.
 
     Images (any size) go through :func:`load_image`; ``.npy`` and IDX files (recognized by
     their first bytes) hold prepared digits (see :func:`as_mnist_batch`). An array file with
-    several images names them ``file[0]``, ``file[1]``, ...
+    several images names them ``file[0]``, ``file[1]``, ... ``warn`` is called with a line for
+    each image file that is unlikely to show a digit (:func:`doubt_about`).
     """
     batches: list[Array] = []
     names: list[str] = []
@@ -315,6 +335,9 @@ def load_inputs(paths: Iterable[str | os.PathLike]) -> tuple[Array, list[str]]:
         kind = _kind(path)
         image = None if kind == "npy" else _read_image_or_none(path, kind)
         if image is not None:
+            doubt = doubt_about(image)
+            if doubt and warn is not None:
+                warn(f"{path} {doubt}; its prediction means little")
             batches.append(mnist_style(image, name=str(path))[None])
             names.append(str(path))
             continue

@@ -296,6 +296,32 @@ def _build(path: Path, header: dict, arrays: dict[str, np.ndarray]) -> MLP:
     return model
 
 
+def _check_metadata(path: Path, model: MLP, metadata: dict) -> None:
+    """The header's metadata must describe this network: as many class names as it has
+    classes (one output unit means two classes), an ``input_shape`` whose product is its
+    number of inputs."""
+    classes = metadata.get("classes")
+    n_classes = max(2, model.n_outputs)
+    if classes is not None and not (isinstance(classes, list) and len(classes) == n_classes
+                                    and all(isinstance(c, (str, int)) for c in classes)):
+        count = (f"{len(classes)} class names" if isinstance(classes, list)
+                 else f"classes {str(classes)[:40]!r}")
+        raise _fail(path, f"has {count} in its header but the network has {model.n_outputs} "
+                    f"output unit(s), i.e. {n_classes} classes (tampered or mismatched header)", _RESAVE)
+    preprocessing = metadata.get("preprocessing", {})
+    if not isinstance(preprocessing, dict):
+        raise _fail(path, "has a 'preprocessing' header entry that is not a JSON object", _RESAVE)
+    shape = preprocessing.get("input_shape")
+    if shape is None:
+        return
+    if not (isinstance(shape, list) and shape and all(_is_int(s) and s >= 1 for s in shape)):
+        raise _fail(path, f"has an invalid input_shape {str(shape)[:40]} in its header", _RESAVE)
+    if math.prod(shape) != model.n_inputs:
+        raise _fail(path, f"has the input_shape {shape} ({math.prod(shape)} values) in its header "
+                    f"but the network takes {model.n_inputs} inputs (tampered or mismatched "
+                    "header)", _RESAVE)
+
+
 def read_header(path: str | os.PathLike) -> dict:
     """The validated JSON header of a model file (format, versions, model config, metadata)."""
     path = _resolve(path)
@@ -312,7 +338,9 @@ def load_model(path: str | os.PathLike) -> tuple[MLP, dict]:
     path = _resolve(path)
     arrays = read_arrays(path)
     header = _parse_header(path, arrays)
-    return _build(path, header, arrays), header["metadata"]
+    model = _build(path, header, arrays)
+    _check_metadata(path, model, header["metadata"])
+    return model, header["metadata"]
 
 
 def model_summary_dict(model: MLP) -> dict:

@@ -30,9 +30,8 @@ from ..inspect.diagnose import Finding, diagnose
 from ..nn.model import MLP
 from ..train.history import History
 from .config import make_config, read_toml
+from .outdir import FIGURES_DIR, REPORT_NAME
 
-FIGURES_DIR = "figures"
-REPORT_NAME = "report.html"
 #: Samples used for grids, worst predictions and activation histograms (enough, and fast).
 MAX_EVAL_SAMPLES = 10000
 

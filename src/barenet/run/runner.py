@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from ..train.threads import blas_threads, resolve_threads
 from ..train.trainer import Checkpoint, EarlyStopping, Trainer, evaluate, predicted_labels
 from .config import TrainConfig, resolve_head
 from .memory import check_memory
+from .outdir import CHECKPOINT_NAME, MODEL_NAME, RUNS_ROOT, claim_run_dir
 
 
 @dataclass
@@ -77,9 +78,7 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None) -> Prepare
     if config.val_fraction > 0:
         x_train, y_train, x_val, y_val = stratified_split(
             x_train, y_train, config.val_fraction, config.seed)
-    if len(x_train) == 0:
-        raise BarenetError("no training samples are left after selection; check --digits, "
-                           "--per-class and --val-fraction")
+    _check_split_sizes(config, x_train, x_val, x_test)
     normalizer = Normalizer(config.normalize).fit(x_train, pixel_max=ds.pixel_max)
     return PreparedData(x_train, y_train, x_val, y_val, x_test, y_test, normalizer,
                         class_names, input_shape, ds.name)
@@ -94,6 +93,22 @@ def check_fits(config: TrainConfig, data: PreparedData) -> None:
         raise BarenetError(f"--batch-size {config.batch_size} is larger than the {n_train} training "
                            "samples; use a smaller --batch-size or --batch-size full")
     check_memory(config, data.x_train.shape[1], data.n_classes, n_train)
+
+
+def _check_split_sizes(config: TrainConfig, x_train: np.ndarray, x_val: np.ndarray | None,
+                      x_test: np.ndarray | None) -> None:
+    """Refuse, before training, a split that a later step would find empty."""
+    if len(x_train) == 0:
+        raise BarenetError("no training samples are left after selection; check --digits, "
+                           "--per-class and --val-fraction")
+    if x_val is not None and len(x_val) == 0:
+        raise BarenetError(f"--val-fraction {config.val_fraction} of {len(x_train)} training "
+                           "samples leaves no validation sample (each class sends round(fraction "
+                           "x its count) to validation); raise --val-fraction or --per-class, or "
+                           "train without validation: --val-fraction 0")
+    if x_test is not None and len(x_test) == 0:
+        raise BarenetError("the test split holds no samples of the selected classes; check "
+                           "--digits against the test data")
 
 
 def build_model(config: TrainConfig, n_inputs: int, n_classes: int) -> tuple[MLP, Loss]:
@@ -113,10 +128,8 @@ class RunResult:
     data: PreparedData
     run_dir: Path | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-def default_run_dir() -> Path:
-    return Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    #: The caller's ``run_options`` (on resume: those the run was started with).
+    run_options: dict[str, Any] = field(default_factory=dict)
 
 
 def _split_metrics(model: MLP, loss: Loss, x: np.ndarray, y: np.ndarray,
@@ -138,16 +151,24 @@ def model_metadata(config: TrainConfig, data: PreparedData, loss: Loss) -> dict[
         "classes": data.class_names,
         "digits": config.digits,
         "dataset": data.dataset,
+        "train_labels": np.unique(data.y_train).tolist(),  # evaluate refuses labels never seen
         "training": config.to_dict(),
     }
 
 
-CHECKPOINT_NAME = "checkpoint.npz"
-
-
 def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: list[Any] | None = None,
-              write: bool = True, dataset: Dataset | None = None, resume: bool = False) -> RunResult:
+              write: bool = True, dataset: Dataset | None = None, resume: bool = False,
+              overwrite: bool = False, on_run_dir: Callable[[Path], None] | None = None,
+              run_options: Mapping[str, Any] | None = None) -> RunResult:
     """Run a full training job; with ``write`` save everything into the run directory.
+
+    The directory is ``out`` or a new ``runs/<timestamp>``, claimed for this run alone
+    (:func:`barenet.run.outdir.claim_run_dir`): an existing non-empty ``out`` is refused unless
+    ``overwrite``, which first clears the files an earlier run left there. ``on_run_dir`` is
+    called with the directory once it is known (``barenet train`` prints it).
+    ``run_options`` (JSON) is kept in the checkpoint beside the resolved configuration;
+    ``resume`` refuses a run whose config.toml no longer matches that configuration, and
+    returns the options it was started with in :attr:`RunResult.run_options`.
 
     With ``write`` a checkpoint is kept in ``out/checkpoint.npz`` (every
     ``config.checkpoint_every`` epochs, at the end, and on Ctrl-C); ``resume`` continues from
@@ -161,29 +182,35 @@ def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: 
     augment = random_shift_for(config.shift, data.input_shape)
     check_fits(config, data)  # everything is checked before anything is written
     prepared = time.perf_counter()
-    run_dir = Path(out) if out else default_run_dir()
-    if write and not resume:
-        _make_run_dir(run_dir)
-        config.save(run_dir / "config.toml")  # first, so an interrupted run can be resumed
     model, loss = build_model(config, data.x_train.shape[1], data.n_classes)
     optimizer = make_optimizer(config.optimizer, config.lr, config.momentum, config.nesterov,
                                config.weight_decay)
     all_callbacks = list(callbacks or [])
     if config.early_stopping is not None:
         all_callbacks.append(EarlyStopping(config.early_stopping, config.early_stopping_metric))
+    checkpoint = Checkpoint(None, config.checkpoint_every)  # its path once the directory is claimed
     if write:
-        all_callbacks.append(Checkpoint(run_dir / CHECKPOINT_NAME, config.checkpoint_every))
+        all_callbacks.append(checkpoint)
     trainer = Trainer(model, loss, optimizer, batch_size=config.batch_size, epochs=config.epochs,
                       schedule=config.schedule, drop_last=config.drop_last, shuffle=config.shuffle,
                       seed=config.seed, normalizer=data.normalizer, callbacks=all_callbacks,
                       augment=augment)
+    # Everything is checked by now: only from here on is anything written.
+    run_dir = _run_dir_for(out, write=write, resume=resume, overwrite=overwrite)
+    checkpoint.path = run_dir / CHECKPOINT_NAME
+    if on_run_dir is not None:
+        on_run_dir(run_dir)
+    if write and not resume:
+        config.save(run_dir / "config.toml")  # first, so an interrupted run can be resumed
+    recorded = dict(run_options or {})
     if resume:
-        _resume(trainer, run_dir / CHECKPOINT_NAME)
+        recorded = _resume(trainer, run_dir / CHECKPOINT_NAME, config)
     batch = data.x_train.shape[0] if config.batch_size == "full" else int(config.batch_size)
     first_layer = (min(batch, len(data.x_train)), model.n_inputs, model.sizes[1])
     config = replace(config, threads=resolve_threads(config.threads, first_layer))
     if write and not resume:
         config.save(run_dir / "config.toml")  # again, with the thread count "auto" chose
+    checkpoint.run = {"config": config.to_dict(), "options": recorded}
     with blas_threads(config.threads):
         validation = (data.x_val, data.y_val) if data.x_val is not None else None
         try:
@@ -193,36 +220,90 @@ def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: 
                 raise
             raise _keep_last_good(exc, trainer, config, data, loss, run_dir) from None
         trained = time.perf_counter()
-        metrics: dict[str, Any] = {"barenet_version": __version__}
-        metrics["train"] = _split_metrics(model, loss, data.x_train, data.y_train, data, config.digits)
-        if data.x_val is not None and data.y_val is not None:
-            metrics["validation"] = _split_metrics(model, loss, data.x_val, data.y_val, data, config.digits)
-        if data.x_test is not None and data.y_test is not None:
-            metrics["test"] = _split_metrics(model, loss, data.x_test, data.y_test, data, config.digits)
+        metadata = model_metadata(config, data, loss)
+        if write:  # first: a failure while evaluating must not lose the trained model
+            save_model(run_dir / MODEL_NAME, model, metadata)
+        metrics = _kept_if_failing(lambda: _all_metrics(model, loss, data, config.digits),
+                                   run_dir / MODEL_NAME if write else None)
     metrics["epochs_run"] = len(history)
     metrics["restored_best_epoch"] = trainer.restored_epoch
     metrics["blas_threads"] = config.threads
     metrics["timings"] = {"data_seconds": prepared - started, "train_seconds": trained - prepared,
                           "evaluate_seconds": time.perf_counter() - trained}
-    metadata = model_metadata(config, data, loss)
-    result = RunResult(model, loss, history, metrics, data, None, metadata)
+    result = RunResult(model, loss, history, metrics, data, None, metadata, recorded)
     if write:
-        result.run_dir = write_run(result, config, run_dir)
+        result.run_dir = write_run(result, config, run_dir, with_model=False)
     return result
 
 
-def _resume(trainer: Trainer, path: Path) -> None:
-    """Load the checkpoint at ``path`` into ``trainer``; a damaged one is a ModelFileError."""
+def _run_dir_for(out: str | Path | None, *, write: bool, resume: bool, overwrite: bool) -> Path:
+    """The run's directory: claimed for a new run that writes, as given otherwise."""
+    if resume:
+        if out is None or not Path(out).is_dir():
+            raise BarenetError(f"the run directory {out} does not exist; give the directory of "
+                               "an interrupted run to --resume")
+        return Path(out)
+    if write:
+        return claim_run_dir(out, overwrite)
+    return Path(out) if out else RUNS_ROOT / "unsaved"
+
+
+def _all_metrics(model: MLP, loss: Loss, data: PreparedData, digits: list[int] | None) -> dict[str, Any]:
+    """Loss, accuracy and the classification report on every split the run has."""
+    metrics: dict[str, Any] = {"barenet_version": __version__}
+    splits = {"train": (data.x_train, data.y_train), "validation": (data.x_val, data.y_val),
+              "test": (data.x_test, data.y_test)}
+    for name, (x, y) in splits.items():
+        if x is not None and y is not None:
+            metrics[name] = _split_metrics(model, loss, x, y, data, digits)
+    return metrics
+
+
+def _kept_if_failing(step: Callable[[], Any], model_file: Path | None) -> Any:
+    """``step()``; if it fails with a BarenetError, say that the trained model is kept."""
+    try:
+        return step()
+    except BarenetError as exc:
+        if model_file is None:
+            raise
+        raise type(exc)(f"{exc} (the trained model is saved in {model_file})") from None
+
+
+def _changed_options(recorded: dict[str, Any], config: TrainConfig) -> list[str]:
+    """``"name: old -> new"`` for each option of ``config`` that differs from ``recorded``."""
+    now = json.loads(json.dumps(finite_json(config.to_dict())))
+    before = json.loads(json.dumps(finite_json(recorded)))
+    return [f"{key}: {before.get(key)!r} -> {now.get(key)!r}"
+            for key in sorted(set(now) | set(before)) if now.get(key) != before.get(key)]
+
+
+def _resume(trainer: Trainer, path: Path, config: TrainConfig) -> dict[str, Any]:
+    """Load the checkpoint at ``path`` into ``trainer``; return the run options it records.
+
+    A damaged checkpoint is a ModelFileError; a config.toml edited since the checkpoint was
+    written (``config`` differs from the configuration it records) is a BarenetError naming
+    each changed option.
+    """
     from ..train.checkpoint import load_checkpoint, load_trainer_state
 
+    state, arrays = load_checkpoint(path)
+    run = state.get("run") if isinstance(state.get("run"), dict) else {}
+    if isinstance(run.get("config"), dict):
+        changed = _changed_options(run["config"], config)
+        if changed:
+            raise BarenetError(f"{path.parent / 'config.toml'} was changed after the run started "
+                               f"({'; '.join(changed)}); --resume continues a run as it was "
+                               "started: put the old values back, or train a new run")
     try:
-        load_trainer_state(trainer, *load_checkpoint(path))
+        load_trainer_state(trainer, state, arrays)
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
         # ValueError includes a BarenetError of a part, e.g. a history of the wrong shape
         raise ModelFileError(f"{path}: the checkpoint is damaged ({summary(exc)}) and cannot be "
                              "resumed; train the run again without --resume") from None
+    options = run.get("options")
+    return dict(options) if isinstance(options, dict) else {}
 
 
 def _keep_last_good(exc: DivergenceError, trainer: Trainer, config: TrainConfig,
@@ -258,10 +339,12 @@ def _make_run_dir(run_dir: Path) -> None:
                            "choose a writable location with --out") from None
 
 
-def write_run(result: RunResult, config: TrainConfig, run_dir: Path) -> Path:
-    """model.npz, config.toml, history.csv, history.json and metrics.json into ``run_dir``."""
+def write_run(result: RunResult, config: TrainConfig, run_dir: Path, *, with_model: bool = True) -> Path:
+    """model.npz (unless not ``with_model``: saved already), config.toml, history.csv,
+    history.json and metrics.json into ``run_dir``."""
     _make_run_dir(run_dir)
-    save_model(run_dir / "model.npz", result.model, result.metadata)
+    if with_model:
+        save_model(run_dir / MODEL_NAME, result.model, result.metadata)
     config.save(run_dir / "config.toml")
     result.history.save_csv(run_dir / "history.csv")
     result.history.save_json(run_dir / "history.json")

@@ -103,16 +103,22 @@ class EarlyStopping:
 class Checkpoint:
     """Write a resumable checkpoint (see :mod:`barenet.checkpoint`) every ``every`` epochs,
     at the end of training, and when training is interrupted. ``every=None``: only the last
-    two. Put it last in the callback list so it saves the other callbacks' updated state."""
+    two. Put it last in the callback list so it saves the other callbacks' updated state.
+    ``run`` (JSON, e.g. the run's resolved configuration) goes into the header's ``"run"``."""
 
-    def __init__(self, path: str | Any, every: int | None = None) -> None:
+    def __init__(self, path: str | Any, every: int | None = None,
+                 run: dict[str, Any] | None = None) -> None:
         self.path = path
         self.every = every
+        self.run = run
 
     def _save(self, trainer: Trainer) -> None:
         from .checkpoint import save_checkpoint, trainer_state
 
-        save_checkpoint(self.path, *trainer_state(trainer))
+        state, arrays = trainer_state(trainer)
+        if self.run is not None:
+            state["run"] = self.run
+        save_checkpoint(self.path, state, arrays)
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
         final = trainer.epoch >= trainer.epochs or trainer.stop_training

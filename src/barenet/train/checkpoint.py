@@ -7,7 +7,9 @@ fsync, rename) by :func:`save_checkpoint`:
 * ``optim.<key>`` : the optimizer's state arrays (moments, momentum buffers, step count);
 * ``callback<i>.<key>`` : arrays of callbacks that keep state (early stopping's best weights);
 * ``header`` : UTF-8 JSON bytes: the epoch reached, the shuffling and dropout Generator
-  states, the History so far, the JSON state of stateful callbacks.
+  states, the History so far, the JSON state of stateful callbacks, and (from
+  ``barenet train``) ``"run"``: the run's resolved configuration and the options it was
+  started with, so that ``--resume`` can refuse an edited config.toml.
 
 Resuming restores all of it, so a resumed run finishes bit-identical to one that was never
 interrupted (same seed, same machine).

@@ -1,0 +1,121 @@
+"""Output directories of runs and searches: a new run never writes into another run's directory.
+
+* Without ``--out`` a run gets ``runs/<YYYYmmdd-HHMMSS>``, created with ``os.mkdir`` (which
+  fails when the name exists, atomically, even between processes); on a collision the next
+  free suffix ``-2``, ``-3``, ... is taken. Runs started in the same second, or concurrently,
+  each get their own directory.
+* ``--out DIR`` that does not exist is created the same way. An existing empty directory is
+  claimed by creating its ``config.toml`` exclusively (``O_CREAT | O_EXCL``), so two runs
+  racing for it cannot both win.
+* An existing non-empty ``--out`` is refused, unless ``overwrite``: then the files barenet
+  writes into a run directory (:data:`RUN_FILES`, ``figures/*.png`` and barenet's temporary
+  files) are removed first. A directory holding anything else is never cleared: it does not
+  look like a run directory, and its files are not barenet's to delete.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+from ..errors import BarenetError
+
+#: Where runs go without ``--out``.
+RUNS_ROOT = Path("runs")
+CONFIG_NAME = "config.toml"
+MODEL_NAME = "model.npz"
+CHECKPOINT_NAME = "checkpoint.npz"
+REPORT_NAME = "report.html"
+FIGURES_DIR = "figures"
+#: The files ``barenet train`` and ``barenet report`` write at the top of a run directory.
+RUN_FILES = (CONFIG_NAME, MODEL_NAME, CHECKPOINT_NAME, "history.csv", "history.json",
+             "metrics.json", REPORT_NAME)
+#: The file whose exclusive creation claims a directory for one run.
+CLAIM_FILE = CONFIG_NAME
+#: Collisions tried before giving up on a timestamp name (a thousand runs in one second).
+MAX_SUFFIX = 1000
+
+
+def _is_temporary(name: str) -> bool:
+    """A temporary file of :func:`barenet.files.atomic.atomic_write`: ``.<name>.<random>.tmp``."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def _cannot_create(path: Path, exc: OSError) -> BarenetError:
+    return BarenetError(f"cannot create the run directory {path}: {exc.strerror or exc}; "
+                        "choose a writable location with --out")
+
+
+def _mkdir_new(path: Path) -> bool:
+    """Create ``path`` (and its parents); False when it exists already."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(path)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise _cannot_create(path, exc) from None
+    return True
+
+
+def new_run_dir(root: Path = RUNS_ROOT, now: datetime | None = None) -> Path:
+    """Create and return a fresh ``root/<timestamp>`` (``-2``, ``-3``, ... on a collision)."""
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    for n in range(1, MAX_SUFFIX + 1):
+        path = root / (stamp if n == 1 else f"{stamp}-{n}")
+        if _mkdir_new(path):
+            return path
+    raise BarenetError(f"{MAX_SUFFIX} runs already started in {root} this second; give --out")
+
+
+def foreign_entries(path: Path) -> list[str]:
+    """Names in ``path`` that barenet never writes into a run directory."""
+    foreign = []
+    for entry in sorted(path.iterdir()):
+        if entry.name == FIGURES_DIR and entry.is_dir():
+            foreign += [f"{FIGURES_DIR}/{f.name}" for f in sorted(entry.iterdir())
+                        if not (f.is_file() and (f.suffix == ".png" or _is_temporary(f.name)))]
+        elif not (entry.is_file() and (entry.name in RUN_FILES or _is_temporary(entry.name))):
+            foreign.append(entry.name)
+    return foreign
+
+
+def clear_run_dir(path: Path) -> None:
+    """Remove what an earlier run left in ``path``; refuse if it holds anything else."""
+    foreign = foreign_entries(path)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise BarenetError(f"--out {path} holds files barenet did not write ({shown}); "
+                           "--overwrite clears only run directories; choose another --out")
+    figures = path / FIGURES_DIR
+    for entry in [*path.iterdir(), *(figures.iterdir() if figures.is_dir() else [])]:
+        if entry.is_file():
+            entry.unlink()
+    if figures.is_dir():
+        figures.rmdir()
+
+
+def claim_run_dir(out: str | os.PathLike | None, overwrite: bool = False) -> Path:
+    """The directory a new run writes into, created or claimed for it alone (see module doc)."""
+    if out is None:
+        return new_run_dir()
+    path = Path(out)
+    if _mkdir_new(path):
+        return path
+    if not path.is_dir():
+        raise BarenetError(f"cannot create the run directory {path}: it exists and is not a "
+                           "directory; choose another --out")
+    if any(path.iterdir()):
+        if not overwrite:
+            raise BarenetError(f"--out {path} already holds a run (or other files); choose a new "
+                               "directory, or add --overwrite to replace the run in it")
+        clear_run_dir(path)
+    try:
+        os.close(os.open(path / CLAIM_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    except FileExistsError:
+        raise BarenetError(f"--out {path} was just taken by another run; choose another "
+                           "directory") from None
+    except OSError as exc:
+        raise _cannot_create(path, exc) from None
+    return path
