@@ -61,7 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         claimed.append(run_dir)
         console.print(("resuming" if args.resume else "training") + f" on {_data_name(config)}"
                       + (f" digits {config.digits[0]} vs {config.digits[1]}" if config.digits else "")
-                      + f" -> {run_dir}")
+                      + f" -> {run_dir}", soft_wrap=True)  # paths stay whole, never wrapped
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:

@@ -1,0 +1,247 @@
+"""Nothing lost (issue 17): a run never writes into another run's directory, a trained model
+survives a later failure, resume refuses an edited config, and an interrupted report says how
+to finish it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import barenet
+from barenet.cli import main
+from barenet.errors import BarenetError
+from barenet.export.native import load_model
+from barenet.run import runner
+from barenet.run.config import make_config, read_toml
+from barenet.run.rundir import claim_run_dir, new_run_dir
+from barenet.train.checkpoint import load_checkpoint
+from training_helpers import InterruptAt
+
+FAST = ["--per-class", "5", "--layers", "8", "--epochs", "1", "--batch-size", "10",
+        "--val-fraction", "0", "--threads", "1", "--quiet"]
+
+
+#: Subprocesses run in other directories: they find this barenet by an absolute path.
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(barenet.__file__).parents[1]),
+                                                    os.environ.get("PYTHONPATH", "")])}
+
+
+def one_line(code: int, err: str, fragment: str) -> str:
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("barenet: error: "), err
+    assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*"))
+            if p.is_file()}
+
+
+# ============================================================================ unique directories
+def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path):
+    now = datetime(2026, 1, 2, 3, 4, 5)
+    made: list[Path] = []
+    barrier = threading.Barrier(8)
+
+    def start() -> None:
+        barrier.wait()
+        made.append(new_run_dir(tmp_path / "runs", now=now))
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(made)) == 8
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(
+        ["20260102-030405"] + [f"20260102-030405-{n}" for n in range(2, 9)])
+
+
+def test_processes_racing_for_one_timestamp_get_their_own_directories(tmp_path):
+    code = ("from datetime import datetime; from pathlib import Path; "
+            "from barenet.run.rundir import new_run_dir; "
+            "print(new_run_dir(Path('runs'), now=datetime(2026, 1, 2, 3, 4, 5)))")
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE,
+                              text=True, env=ENV) for _ in range(4)]
+    made = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert len(set(made)) == 4 and len(list((tmp_path / "runs").iterdir())) == 4
+
+
+def test_racing_for_one_empty_out_only_one_run_wins(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    outcomes: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def claim() -> None:
+        barrier.wait()
+        try:
+            claim_run_dir(out)
+            outcomes.append("won")
+        except BarenetError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=claim) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["refused"] * 5 + ["won"]
+
+
+@pytest.mark.slow
+def test_concurrent_trainings_without_out_all_survive(tmp_path):
+    procs = [subprocess.Popen([sys.executable, "-m", "barenet", "train", *FAST, "--no-report"],
+                              cwd=tmp_path, stderr=subprocess.PIPE, text=True, env=ENV) for _ in range(3)]
+    for p in procs:
+        assert p.wait(timeout=300) == 0, p.stderr.read()
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 3
+    for run in runs:
+        load_model(run / "model.npz")
+        assert read_toml(run / "config.toml")["per_class"] == 5
+
+
+def test_an_existing_out_is_refused_unless_overwrite(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *FAST, "--epochs", "2", "--out", str(out)]) == 0  # with a report
+    before = snapshot(out)
+    assert "report.html" in before and any(k.startswith("figures/") for k in before)
+    capsys.readouterr()
+    assert main(["train", *FAST, "--no-report", "--out", str(out)]) == 2
+    one_line(2, capsys.readouterr().err, "already holds a run")
+    assert snapshot(out) == before  # untouched
+    assert main(["train", *FAST, "--no-report", "--overwrite", "--out", str(out)]) == 0
+    left = sorted(snapshot(out))
+    assert left == ["checkpoint.npz", "config.toml", "history.csv", "history.json", "metrics.json",
+                    "model.npz"]  # no report or figures of the old run beside the new model
+    assert not (out / "figures").exists()
+    assert read_toml(out / "config.toml")["epochs"] == 1
+
+
+def test_overwrite_never_clears_a_directory_that_is_not_a_run(tmp_path, capsys):
+    out = tmp_path / "thesis"
+    (out / "figures").mkdir(parents=True)
+    (out / "chapter1.tex").write_text("years of work")
+    (out / "figures" / "plot.pdf").write_text("pdf")
+    (out / "model.npz").write_text("not barenet's")
+    code = main(["train", *FAST, "--overwrite", "--out", str(out)])
+    line = one_line(code, capsys.readouterr().err, "holds files barenet did not write")
+    assert "chapter1.tex" in line and "figures/plot.pdf" in line
+    assert (out / "chapter1.tex").read_text() == "years of work"
+    assert (out / "model.npz").read_text() == "not barenet's"
+
+
+def test_an_empty_out_directory_is_used(tmp_path):
+    out = tmp_path / "empty"
+    out.mkdir()
+    assert main(["train", *FAST, "--no-report", "--out", str(out)]) == 0
+    load_model(out / "model.npz")
+
+
+# ============================================================================ nothing thrown away
+def test_split_sizes_are_checked_before_training(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--per-class", "2", "--layers", "8", "--epochs", "1", "--batch-size", "5",
+                 "--quiet", "--out", str(out)])
+    one_line(code, capsys.readouterr().err, "leaves no validation sample")
+    assert not out.exists()  # refused before anything was written
+
+
+def test_a_failure_after_training_keeps_the_trained_model(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise BarenetError("cannot evaluate on an empty data set")
+
+    monkeypatch.setattr(runner, "_all_metrics", broken)
+    out = tmp_path / "run"
+    config = make_config({}, per_class=5, layers=[8], epochs=1, batch_size=10, val_fraction=0.0,
+                         threads=1)
+    with pytest.raises(BarenetError, match="the trained model is saved in .*model.npz"):
+        runner.train_run(config, out=out)
+    model, meta = load_model(out / "model.npz")
+    assert meta["training"]["epochs"] == 1 and model.sizes == [784, 8, 10]
+
+
+# ============================================================================ resume
+def _interrupted(tmp_path: Path, report: bool) -> Path:
+    run = tmp_path / "run"
+    config = make_config({}, per_class=5, layers=[8], epochs=3, batch_size=10, val_fraction=0.0,
+                         checkpoint_every=1, threads=1)
+    with pytest.raises(KeyboardInterrupt):
+        runner.train_run(config, out=run, callbacks=[InterruptAt(2, 1)],
+                         run_options={"report": report})
+    assert load_checkpoint(run / "checkpoint.npz")[0]["epoch"] == 1
+    return run
+
+
+def test_resume_refuses_an_edited_config(tmp_path, capsys):
+    run = _interrupted(tmp_path, report=False)
+    toml = run / "config.toml"
+    toml.write_text(toml.read_text().replace('optimizer = "adam"', 'optimizer = "sgd"')
+                    .replace("lr = 0.005", "lr = 0.1"))
+    code = main(["train", "--resume", str(run), "--quiet"])
+    line = one_line(code, capsys.readouterr().err, "was changed after the run started")
+    assert "optimizer: 'adam' -> 'sgd'" in line and "lr: 0.005 -> 0.1" in line
+    assert load_checkpoint(run / "checkpoint.npz")[0]["epoch"] == 1  # nothing trained
+
+
+@pytest.mark.parametrize("report", [False, True], ids=["no-report", "report"])
+def test_resume_keeps_the_original_report_choice(report, tmp_path):
+    run = _interrupted(tmp_path, report=report)
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert load_checkpoint(run / "checkpoint.npz")[0]["epoch"] == 3
+    assert (run / "report.html").exists() == report
+
+
+# ============================================================================ interrupted report
+SLOW_FIGURE = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from barenet.files.atomic import atomic_write
+    from barenet.inspect import plots
+
+    def slow_save(fig, path, dpi=100):
+        with atomic_write(path, "wb") as handle:
+            handle.write(b"half a figure")
+            Path(sys.argv[1]).write_text("saving")  # the parent sends the signal now
+            time.sleep(60)
+
+    plots.save_figure = slow_save
+    from barenet.cli import main
+    sys.exit(main(sys.argv[2:]))
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_during_the_report_keeps_the_model_and_says_how_to_finish(signum, tmp_path):
+    run, ready = tmp_path / "run", tmp_path / "ready"
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_FIGURE, str(ready), "train", *FAST,
+                             "--out", str(run)], stderr=subprocess.PIPE, text=True, env=ENV)
+    deadline = time.monotonic() + 300
+    while not ready.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.05)
+    os.kill(proc.pid, signum)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "the model is saved in" in lines[0] and f"barenet report {run}" in lines[0]
+    assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
+    load_model(run / "model.npz")
+    assert main(["report", str(run), "--quiet"]) == 0  # finishes the job
+    assert (run / "report.html").exists()
+    assert np.all([p.stat().st_size > 100 for p in (run / "figures").glob("*.png")])
