@@ -23,7 +23,7 @@ from barenet.errors import BarenetError
 from barenet.export.native import load_model
 from barenet.run import runner
 from barenet.run.config import make_config, read_toml
-from barenet.run.rundir import claim_run_dir, new_run_dir
+from barenet.run.outdir import claim_run_dir, new_run_dir
 from barenet.train.checkpoint import load_checkpoint
 from training_helpers import InterruptAt
 
@@ -70,7 +70,7 @@ def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path):
 
 def test_processes_racing_for_one_timestamp_get_their_own_directories(tmp_path):
     code = ("from datetime import datetime; from pathlib import Path; "
-            "from barenet.run.rundir import new_run_dir; "
+            "from barenet.run.outdir import new_run_dir; "
             "print(new_run_dir(Path('runs'), now=datetime(2026, 1, 2, 3, 4, 5)))")
     procs = [subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE,
                               text=True, env=ENV) for _ in range(4)]
@@ -245,3 +245,21 @@ def test_a_signal_during_the_report_keeps_the_model_and_says_how_to_finish(signu
     assert main(["report", str(run), "--quiet"]) == 0  # finishes the job
     assert (run / "report.html").exists()
     assert np.all([p.stat().st_size > 100 for p in (run / "figures").glob("*.png")])
+
+
+# ============================================================================ searches
+def test_a_search_never_writes_into_an_earlier_search(tmp_path, monkeypatch, capsys):
+    from barenet.run import search as search_module
+
+    trials: list[dict] = []
+    monkeypatch.setattr(search_module, "run_trial", lambda cfg: trials.append(cfg) or {"error": "x"})
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "search.csv").write_text("trial,lr\n1,0.01\n")
+    args = ["search", "--per-class", "5", "--layers", "8", "--epochs", "1", "--lr", "0.01", "0.001",
+            "--quiet", "--out", str(out)]
+    one_line(main(args), capsys.readouterr().err, "already holds files (an earlier search?)")
+    assert trials == [] and (out / "search.csv").read_text() == "trial,lr\n1,0.01\n"
+    monkeypatch.chdir(tmp_path)
+    made = {search_module.claim_search_dir(None, "search.csv") for _ in range(3)}  # same second
+    assert len(made) == 3 and all(p.name.startswith("search-") for p in made)

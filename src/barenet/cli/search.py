@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +45,15 @@ def cmd_search(args: argparse.Namespace) -> int:
     fixed = {k: v[0] for k, v in space.items() if len(v) == 1}
     searched = {k: v for k, v in space.items() if len(v) > 1}
     base = make_config({**file_options, **fixed, **({"data": args.data} if args.data else {})})
-    out = Path(args.out) if args.out else Path("runs") / datetime.now().strftime("search-%Y%m%d-%H%M%S")
     console = console_for(args)
-    console.print(f"searching {', '.join(searched) or 'nothing (one configuration)'} -> {out}")
-    result = search(base, searched, out=out, n_random=args.random, jobs=args.jobs,
+
+    def announce(out: Path) -> None:
+        console.print(f"searching {', '.join(searched) or 'nothing (one configuration)'} -> {out}",
+                      soft_wrap=True)
+
+    result = search(base, searched, out=args.out, n_random=args.random, jobs=args.jobs,
                     refit_on_all=args.refit_on_all, seed=args.search_seed,
-                    progress=not (args.quiet or args.json), report=not args.no_report)
+                    progress=not (args.quiet or args.json), report=not args.no_report, on_out=announce)
     if args.json:
         print_json({"csv": str(result.csv_path), "best": result.best, "run_dir": str(result.run_dir),
                      "best_val_accuracy": result.rows[0].get("val_accuracy"),

@@ -59,9 +59,10 @@ def _mkdir_new(path: Path) -> bool:
     return True
 
 
-def new_run_dir(root: Path = RUNS_ROOT, now: datetime | None = None) -> Path:
-    """Create and return a fresh ``root/<timestamp>`` (``-2``, ``-3``, ... on a collision)."""
-    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+def new_run_dir(root: Path = RUNS_ROOT, now: datetime | None = None, prefix: str = "") -> Path:
+    """Create and return a fresh ``root/<prefix><timestamp>`` (``-2``, ``-3``, ... on a
+    collision)."""
+    stamp = prefix + (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
     for n in range(1, MAX_SUFFIX + 1):
         path = root / (stamp if n == 1 else f"{stamp}-{n}")
         if _mkdir_new(path):
@@ -96,6 +97,31 @@ def clear_run_dir(path: Path) -> None:
         figures.rmdir()
 
 
+def claim_search_dir(out: str | os.PathLike | None, claim_file: str) -> Path:
+    """The directory of a new search: a fresh ``runs/search-<timestamp>``, or ``out`` when it
+    is new or empty (claimed by creating ``claim_file`` exclusively); a non-empty ``out`` is
+    refused before any trial runs."""
+    if out is None:
+        return new_run_dir(prefix="search-")
+    path = Path(out)
+    if not _mkdir_new(path) and path.is_dir() and any(path.iterdir()):
+        raise BarenetError(f"--out {path} already holds files (an earlier search?); choose a new "
+                           "directory")
+    _claim(path, claim_file)
+    return path
+
+
+def _claim(path: Path, claim_file: str) -> None:
+    """Create ``path / claim_file`` exclusively: only one run can win a directory."""
+    try:
+        os.close(os.open(path / claim_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    except FileExistsError:
+        raise BarenetError(f"--out {path} was just taken by another run; choose another "
+                           "directory") from None
+    except OSError as exc:
+        raise _cannot_create(path, exc) from None
+
+
 def claim_run_dir(out: str | os.PathLike | None, overwrite: bool = False) -> Path:
     """The directory a new run writes into, created or claimed for it alone (see module doc)."""
     if out is None:
@@ -111,11 +137,5 @@ def claim_run_dir(out: str | os.PathLike | None, overwrite: bool = False) -> Pat
             raise BarenetError(f"--out {path} already holds a run (or other files); choose a new "
                                "directory, or add --overwrite to replace the run in it")
         clear_run_dir(path)
-    try:
-        os.close(os.open(path / CLAIM_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-    except FileExistsError:
-        raise BarenetError(f"--out {path} was just taken by another run; choose another "
-                           "directory") from None
-    except OSError as exc:
-        raise _cannot_create(path, exc) from None
+    _claim(path, CLAIM_FILE)
     return path

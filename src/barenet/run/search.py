@@ -38,6 +38,7 @@ from ..files.atomic import write_text
 from .config import FIELD_NAMES, TrainConfig, make_config
 from .memory import check_memory
 from .options import SEARCHABLE, option, unknown_options
+from .outdir import claim_search_dir
 
 CSV_NAME = "search.csv"
 BEST_DIR = "best"
@@ -223,19 +224,20 @@ class _Progress:
             self.progress.stop()
 
 
-def search(base: TrainConfig, space: Mapping[str, Sequence[Any]], *, out: str | Path,
+def search(base: TrainConfig, space: Mapping[str, Sequence[Any]], *, out: str | Path | None = None,
            n_random: int | None = None, jobs: int = 1, refit_on_all: bool = False, seed: int = 0,
            progress: bool = True, console: Any = None, report: bool = True,
-           on_trial: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
+           on_trial: Callable[[dict[str, Any]], None] | None = None,
+           on_out: Callable[[Path], None] | None = None) -> SearchResult:
     """Grid search (or, with ``n_random``, random search) of ``space`` around ``base``.
 
     ``space`` maps option names to candidate values (already typed, see :func:`parse_space`).
     Writes ``out/search.csv`` and the retrained best model's run directory ``out/best``
     (with figures and report.html when ``report``). ``jobs`` > 1 runs trials in that many
     processes. ``refit_on_all`` retrains the winner on train + validation (with early stopping,
-    for the number of epochs the trial kept).
+    for the number of epochs the trial kept). ``out`` (default: a new
+    ``runs/search-<timestamp>``) must be new or empty; ``on_out`` is called with it.
     """
-    out = Path(out)
     space = {k.replace("-", "_"): list(v) for k, v in space.items()}
     unknown = set(space) - FIELD_NAMES
     if unknown:
@@ -250,6 +252,9 @@ def search(base: TrainConfig, space: Mapping[str, Sequence[Any]], *, out: str | 
         data = _training_only(config)
         n_classes = 2 if config.digits is not None else len(data.class_names)
         check_memory(config, int(np.prod(data.x_train.shape[1:])), n_classes, len(data.x_train))
+    out = claim_search_dir(out, CSV_NAME)  # new or empty (default runs/search-<timestamp>)
+    if on_out is not None:
+        on_out(out)
     jobs = max(1, min(int(jobs), len(configs), os.cpu_count() or 1))
     rows: list[dict[str, Any]] = [{} for _ in configs]
     with _Progress(len(configs), progress, console) as bar:
