@@ -185,9 +185,11 @@ def callbacks_for(example: Example, config: TrainConfig,
 
 
 def run_example(example: Example | str, out: str | Path | None = None, *, write: bool = True,
-                printer: Callable[[str], None] | None = print, **overrides: Any) -> ExampleRun:
+                printer: Callable[[str], None] | None = print, overwrite: bool = False,
+                **overrides: Any) -> ExampleRun:
     """Run one example (``overrides`` replace options of its TOML file); a run that stops with
-    a :class:`barenet.BarenetError` (e.g. divergence) is returned with ``error`` set."""
+    a :class:`barenet.BarenetError` (e.g. divergence) is returned with ``error`` set.
+    ``overwrite`` replaces an earlier run in ``out`` (see :func:`barenet.runner.train_run`)."""
     from barenet.errors import BarenetError
 
     example = get_example(example) if isinstance(example, str) else example
@@ -195,7 +197,7 @@ def run_example(example: Example | str, out: str | Path | None = None, *, write:
     callbacks, named = callbacks_for(example, config, printer)
     started = time.perf_counter()
     try:
-        result = train_run(config, out=out, write=write, callbacks=callbacks)
+        result = train_run(config, out=out, write=write, callbacks=callbacks, overwrite=overwrite)
         error = None
     except BarenetError as exc:
         result, error = None, str(exc)

@@ -41,6 +41,8 @@ QUICK_RUNS = ROOT / "runs" / "exercises-quick"
 DOCS = ROOT / "docs" / "exercises.md"
 
 
+SUMMARY = "summary.json"  #: what run_one adds to each run directory (wall time, log)
+
 def small_overrides(config: TrainConfig, epochs: int = 1, per_class: int | None = None) -> dict[str, Any]:
     """Overrides that make a config a smoke run: ``epochs`` epochs on the first ``per_class``
     images of each class (default 100), with a batch no larger than the data."""
@@ -82,7 +84,8 @@ def run_one(example: exercises.Example, runs: Path, quick: bool) -> dict[str, An
         log.append(line)
         print("   " + line, flush=True)
 
-    run = exercises.run_example(example, out=out, printer=printer, **overrides)
+    (out / SUMMARY).unlink(missing_ok=True)  # ours; the earlier run's files go with --overwrite
+    run = exercises.run_example(example, out=out, printer=printer, overwrite=True, **overrides)
     summary: dict[str, Any] = {
         "name": example.name, "seconds": run.seconds, "error": run.error, "quick": quick,
         "overrides": overrides, "date": datetime.now().isoformat(timespec="seconds"),
@@ -102,7 +105,7 @@ def run_one(example: exercises.Example, runs: Path, quick: bool) -> dict[str, An
         if "val_accuracy" in history.last and history.last["val_accuracy"] is not None:
             summary["val_accuracy_by_epoch"] = history.column("val_accuracy")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(finite_json(summary), indent=2))
+    (out / SUMMARY).write_text(json.dumps(finite_json(summary), indent=2))
     if log:
         (out / "printed.txt").write_text("\n".join(log) + "\n")
     shown = summary.get("metrics", {})
@@ -135,7 +138,7 @@ def build_table(runs: Path) -> tuple[str, list[str]]:
     lines = [head, "|" + "---|" * 10]
     notes: list[str] = []
     for example in exercises.EXAMPLES:
-        path = runs / example.name / "summary.json"
+        path = runs / example.name / SUMMARY
         summary = json.loads(path.read_text()) if path.exists() else None
         cells = [f"`{example.name}`", example.exercise, example.title, example.reported]
         if summary is None:
@@ -198,7 +201,7 @@ def _note(example: exercises.Example, summary: dict[str, Any] | None) -> str:
 def write_docs(runs: Path, path: Path, threads: int = 1) -> None:
     table, notes = build_table(runs)
     summaries = [json.loads(p.read_text()) for p in
-                 (runs / example.name / "summary.json" for example in exercises.EXAMPLES) if p.exists()]
+                 (runs / example.name / SUMMARY for example in exercises.EXAMPLES) if p.exists()]
     dates = [summary["date"] for summary in summaries]
     when = f"{min(dates)} to {max(dates)}" if dates else "(no runs yet)"
     if any(summary.get("quick") for summary in summaries):
