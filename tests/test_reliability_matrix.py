@@ -50,8 +50,14 @@ def test_each_recorded_answer_is_one_line_with_the_right_exit(case):
         assert row["err"] == "(nothing)" or row["err"].startswith("barenet: warning: "), row
 
 
+def _stable(lines: list[str]) -> list[str]:
+    """The block without what changes from run to run: the free memory of the machine."""
+    return [re.sub(r"[\d.]+ GiB of memory is available", "N GiB of memory is available", line)
+            for line in lines]
+
+
 @pytest.mark.slow
 def test_the_recorded_block_is_current():
     fresh = matrix.block_lines(matrix.results())
-    assert fresh == matrix.recorded_block(matrix.PAGE.read_text()), (
+    assert _stable(fresh) == _stable(matrix.recorded_block(matrix.PAGE.read_text())), (
         f"regenerate with: PYTHONPATH=src python {matrix.SCRIPT}")
