@@ -302,12 +302,14 @@ def _check_metadata(path: Path, model: MLP, metadata: dict) -> None:
     number of inputs."""
     classes = metadata.get("classes")
     n_classes = max(2, model.n_outputs)
-    if classes is not None and not (isinstance(classes, list) and len(classes) == n_classes
+    if classes is not None and not isinstance(classes, list):
+        raise _fail(path, f"has the header metadata 'classes' as a {type(classes).__name__}, not a "
+                    "list of class names (tampered or not written by barenet)", _RESAVE)
+    if classes is not None and not (len(classes) == n_classes
                                     and all(isinstance(c, (str, int)) for c in classes)):
-        count = (f"{len(classes)} class names" if isinstance(classes, list)
-                 else f"classes {str(classes)[:40]!r}")
-        raise _fail(path, f"has {count} in its header but the network has {model.n_outputs} "
-                    f"output unit(s), i.e. {n_classes} classes (tampered or mismatched header)", _RESAVE)
+        raise _fail(path, f"has {len(classes)} class names in its header but the network has "
+                    f"{model.n_outputs} output unit(s), i.e. {n_classes} classes (tampered or "
+                    "mismatched header)", _RESAVE)
     preprocessing = metadata.get("preprocessing", {})
     if not isinstance(preprocessing, dict):
         raise _fail(path, "has a 'preprocessing' header entry that is not a JSON object", _RESAVE)
