@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import BarenetError, DivergenceError
-from . import gradcheck, models, runs, search, train
+from . import export, gradcheck, models, runs, search, train
 from .common import EXIT_USAGE, Parser
 
 EXIT_DIVERGED = 1
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     gradcheck.add_parser(sub)
     runs.add_parsers(sub)
     search.add_parser(sub)
+    export.add_parser(sub)
     return parser
 
 

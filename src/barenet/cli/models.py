@@ -38,23 +38,11 @@ def add_parsers(sub: Any) -> None:
 
 
 def load_for_inference(path: str) -> tuple[Any, dict[str, Any], Any, list[str]]:
-    """(model, metadata, input normalizer, class names) of a saved model.
+    """(model, metadata, input normalizer, class names) of a saved model (see
+    :func:`barenet.run.exports.inference_parts`)."""
+    from ..run.exports import inference_parts
 
-    A model saved from Python without barenet's training metadata has no recorded input
-    scaling: that is a user error (one line), not a crash.
-    """
-    from ..data.preprocess import Normalizer
-    from ..export.native import load_model
-
-    model_file = model_path(path)
-    model, meta = load_model(model_file)
-    scaling = (meta.get("preprocessing") or {}).get("normalizer")
-    if not isinstance(scaling, dict):
-        raise BarenetError(f"{model_file} does not record how its inputs were scaled; save it with "
-                           "metadata={'preprocessing': {'normalizer': Normalizer(...).to_dict()}} "
-                           "or train it with barenet train")
-    classes = meta.get("classes") or [str(i) for i in range(max(2, model.n_outputs))]
-    return model, meta, Normalizer.from_dict(scaling), classes
+    return inference_parts(path)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
