@@ -129,3 +129,12 @@ def export_run(source: str | os.PathLike, fmt: str, out: str | os.PathLike | Non
     title = model_path.parent.name if model_path.name == "model.npz" else model_path.stem
     write_text(path, playground_html(model, normalizer, classes, samples, labels, title=title))
     return path
+
+
+def write_playground(run_dir: str | os.PathLike) -> Path | None:
+    """RUN/playground.html for the run's report; None when the model cannot have one (it does
+    not take 28 x 28 digits, or records no input scaling)."""
+    try:
+        return export_run(run_dir, "html")
+    except BarenetError:
+        return None

@@ -30,6 +30,7 @@ from ..inspect.diagnose import Finding, diagnose
 from ..nn.model import MLP
 from ..train.history import History
 from .config import make_config, read_toml
+from .exports import write_playground
 from .outdir import FIGURES_DIR, REPORT_NAME
 
 #: Samples used for grids, worst predictions and activation histograms (enough, and fast).
@@ -229,8 +230,10 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def render_html(view: RunView, figures: dict[str, Path], findings: list[Finding]) -> str:
-    """The report page as one HTML string (images inlined as base64 PNG data URIs)."""
+def render_html(view: RunView, figures: dict[str, Path], findings: list[Finding],
+                playground: Path | None = None) -> str:
+    """The report page as one HTML string (images inlined as base64 PNG data URIs); with
+    ``playground`` (RUN/playground.html) a link to it."""
     m = view.metrics
     parts = [f"<h1>barenet run report: {_e(view.run_dir.name)}</h1>",
              f'<p class="muted">{_e(view.run_dir)} · generated {datetime.now():%Y-%m-%d %H:%M} · '
@@ -250,6 +253,9 @@ def render_html(view: RunView, figures: dict[str, Path], findings: list[Finding]
         extra.append("time: " + ", ".join(f"{_e(k.replace('_seconds', ''))} {v:.1f} s"
                                           for k, v in timings.items() if isinstance(v, int | float)))
     parts.append("<p>" + " · ".join(extra) + "</p>")
+    if playground is not None:
+        parts.append(f'<p id="playground-link"><a href="{_e(playground.name)}">Open the playground</a>: '
+                     "draw a digit and watch this network classify it, live, in your browser.</p>")
     # diagnosis
     parts.append("<h2>Diagnosis</h2>")
     if findings:
@@ -305,7 +311,7 @@ def _write(view: RunView) -> Path:
     figures = write_figures(view)
     findings = run_findings(view)
     path = view.run_dir / REPORT_NAME
-    write_text(path, render_html(view, figures, findings))
+    write_text(path, render_html(view, figures, findings, write_playground(view.run_dir)))
     return path
 
 

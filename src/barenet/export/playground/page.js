@@ -222,6 +222,8 @@
   // ------------------------------------------------------------------ showing
   const state = { input: null, probabilities: null, hidden: null, source: "blank" };
   window.barenetPlayground = state;
+  // For tests and the curious: the preprocessing on any grayscale image, as a plain array.
+  state.mnistStyle = (gray, h, w) => { const r = mnistStyle(gray, h, w); return r ? Array.from(r) : null; };
   function diverging(v) {  // -1..1 -> blue .. black .. orange
     const t = Math.min(Math.abs(v), 1);
     return v >= 0 ? [Math.round(232 * t), Math.round(113 * t), Math.round(10 * t)]
