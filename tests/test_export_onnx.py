@@ -191,3 +191,23 @@ def test_npz_is_a_copy_of_the_native_file(ten_class_run, tmp_path, capsys):
     assert out.read_bytes() == (ten_class_run / "model.npz").read_bytes()
     assert main(["export", str(ten_class_run), "--format", "npz"]) == 2
     assert "give -o FILE" in capsys.readouterr().err
+
+
+def test_the_documented_sizes_are_measured(monkeypatch):
+    """docs/export.md's size table is what benchmarks/export_sizes.py measures (within 1 %: the
+    header records the training options)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.syspath_prepend(str(root / "benchmarks"))
+    from export_sizes import measure
+
+    text = (root / "docs" / "export.md").read_text()
+    block = text[text.index("<!-- export sizes:"):text.index("<!-- end export sizes -->")]
+    rows = re.findall(r"\| `(\w+)` \| \S+ \| ([\d,]+) \|", block)
+    documented = {fmt: int(size.replace(",", "")) for fmt, size in rows}
+    measured = measure()
+    assert documented.keys() == measured.keys() == {"npz", "onnx", "html"}
+    for fmt, size in measured.items():
+        assert abs(documented[fmt] - size) <= 0.01 * size, (fmt, documented[fmt], size)

@@ -78,9 +78,6 @@ def print_json(data: Any) -> None:
 
 def model_path(path: str) -> Path:
     """The model.npz a path names: the file itself, or ``RUN/model.npz`` for a run directory."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "model.npz"
-    if not p.exists():
-        raise BarenetError(f"model file {p} not found; give a model.npz file or a run directory")
-    return p
+    from ..run.exports import model_file
+
+    return model_file(path)
