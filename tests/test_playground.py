@@ -59,7 +59,7 @@ def run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(run):
+def browser():
     chromium, driver = _browser_or_skip()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -70,10 +70,15 @@ def page(run):
                 "--window-size=1280,1100", "--force-device-scale-factor=1"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(driver), options=options)
+    chrome = webdriver.Chrome(service=Service(driver), options=options)
+    yield chrome
+    chrome.quit()
+
+
+@pytest.fixture
+def page(browser, run):
     browser.get((run / "page.html").resolve().as_uri())
-    yield browser
-    browser.quit()
+    return browser
 
 
 def _page_state(browser):
@@ -87,6 +92,18 @@ def _barenet(run, pixels):
     model, _, normalizer, _ = inference_parts(run)
     proba = predict_proba_batched(model, flatten(np.asarray(pixels, np.uint8).reshape(1, 28, 28)), normalizer)
     return proba[0]
+
+
+def _barenet_hidden(run, pixels):
+    """Each hidden layer's output for one prepared digit, through barenet's own layers."""
+    model, _, normalizer, _ = inference_parts(run)
+    out = normalizer.transform(flatten(np.asarray(pixels, np.uint8).reshape(1, 28, 28)))
+    hidden = []
+    for layer in model.layers[:-2]:
+        out = layer.forward(out)
+        if type(layer).__name__ == "ActivationLayer":
+            hidden.append(out[0].copy())
+    return hidden
 
 
 def _assert_no_console_errors(browser):
@@ -112,6 +129,7 @@ def test_the_report_links_the_playground_written_with_it(run, tmp_path):
                  "--out", str(other)]) == 0
     assert not (other / "playground.html").exists()
     assert "playground" not in (other / "report.html").read_text()
+    assert main(["export", str(other), "--format", "html"]) == 2
 
 
 @pytest.mark.slow
@@ -126,7 +144,10 @@ def test_sample_buttons_match_barenet(run, page):
         want = _barenet(run, samples[k])
         np.testing.assert_allclose(state["probabilities"], want, atol=1e-4, rtol=0)
         np.testing.assert_allclose(shown, want, atol=1e-4, rtol=0)
-        assert len(state["hidden"]) == 2 and len(state["hidden"][0]) == 24
+        hidden = _barenet_hidden(run, samples[k])
+        assert [len(h) for h in state["hidden"]] == [24, 12]
+        for shown_layer, want_layer in zip(state["hidden"], hidden, strict=True):
+            np.testing.assert_allclose(shown_layer, want_layer, atol=1e-4, rtol=0)
     _assert_no_console_errors(page)
 
 
@@ -216,3 +237,37 @@ def test_the_javascript_preprocessing_is_mnist_style_exactly(page):
         except DataError:
             want = None
         assert got == want, g.shape
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["every activation, standardize", "one sigmoid unit, max"])
+def test_every_activation_and_a_one_unit_output_in_the_browser(browser, kind, tmp_path):
+    from barenet.data import load_dataset
+    from barenet.data.preprocess import Normalizer, select_digits
+    from barenet.export.playground import playground_html
+    from barenet.nn.model import MLP
+
+    ds = load_dataset("mnist")
+    if kind.startswith("every"):
+        model = MLP([784, 12, 10, 9, 8, 7, 10], hidden=["relu", "leaky_relu", "sigmoid", "tanh", "identity"],
+                    init="xavier", seed=5)
+        normalizer, classes = Normalizer("standardize").fit(ds.x_train[:2000]), [str(d) for d in range(10)]
+        x, y = ds.x_test[:10], ds.y_test[:10]
+    else:
+        model = MLP([784, 9, 1], hidden="tanh", output="sigmoid", seed=2)
+        normalizer, classes = Normalizer("max"), ["3", "8"]
+        x, y = select_digits(ds.x_test, ds.y_test, 3, 8)
+        x, y = x[:4], y[:4]
+    path = tmp_path / "page.html"
+    path.write_text(playground_html(model, normalizer, classes, x, [classes[i] for i in y]))
+    browser.get(path.as_uri())
+    want = predict_proba_batched(model, flatten(x), normalizer)
+    if want.shape[1] == 1:
+        want = np.hstack([1 - want, want])
+    for k, button in enumerate(browser.find_elements("css selector", "#samples button")):
+        button.click()
+        state, shown = _page_state(browser)
+        np.testing.assert_allclose(shown, want[k], atol=1e-4, rtol=0)
+        assert len(state["hidden"]) == len(model.hidden)
+    assert k == len(x) - 1
+    _assert_no_console_errors(browser)
