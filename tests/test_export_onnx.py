@@ -71,6 +71,7 @@ def _barenet_proba(model_path, images):
     return np.hstack([1 - proba, proba]) if proba.shape[1] == 1 else proba
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["ten_class_run", "pair_run", "every_activation_model"])
 def test_onnxruntime_agrees_with_predict_on_all_test_images(which, request, mnist, tmp_path):
     source = request.getfixturevalue(which)
@@ -173,6 +174,7 @@ def test_refusals_are_one_line_and_write_nothing(ten_class_run, tmp_path, capsys
         to_onnx(MLP([64, 4, 10]), input_shape="image")
 
 
+@pytest.mark.slow
 def test_without_onnx_the_cli_says_how_to_install(ten_class_run, tmp_path):
     code = ("import sys; sys.modules['onnx'] = None\n"
             "from barenet.cli import main\n"
@@ -193,6 +195,7 @@ def test_npz_is_a_copy_of_the_native_file(ten_class_run, tmp_path, capsys):
     assert "give -o FILE" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_documented_sizes_are_measured(monkeypatch):
     """docs/export.md's size table is what benchmarks/export_sizes.py measures (within 1 %: the
     header records the training options)."""

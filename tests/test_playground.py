@@ -5,7 +5,7 @@ its probabilities must match barenet's prediction for the same 28 x 28 input to 
 28 x 28 input must equal what ``barenet predict`` makes of the pad saved as a PNG, a
 screenshot must show a non-blank drawing, input and probabilities, and the console must stay
 free of errors. Without Chromium + chromedriver these tests skip, unless
-BARENET_REQUIRE_BROWSER=1 (set by .ci/run), where a missing browser fails them.
+BARENET_REQUIRE_BROWSER=1 (set by .ci/run), where a missing browser fails them (tests/browser.py).
 """
 
 from __future__ import annotations
@@ -13,10 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import re
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,27 +23,16 @@ from barenet.data.images import load_image
 from barenet.data.preprocess import flatten
 from barenet.run.exports import inference_parts, sample_digits
 from barenet.train.trainer import predict_proba_batched
+from browser import require
 
-CHROMIUM = [shutil.which("chromium"), "/usr/bin/chromium"]
-DRIVER = [shutil.which("chromedriver"), "/usr/bin/chromedriver"]
-
-
-def _found(candidates):
-    return next((c for c in candidates if c and Path(c).exists()), None)
+pytestmark = pytest.mark.slow  # a real browser, and a training run per module
 
 
 def _browser_or_skip():
-    chromium, driver = _found(CHROMIUM), _found(DRIVER)
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        chromium = None
-    if chromium and driver:
-        return chromium, driver
-    message = "needs Debian's chromium and chromium-driver and the selenium package"
-    if os.environ.get("BARENET_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"BARENET_REQUIRE_BROWSER=1 but the browser is missing: {message}")
-    pytest.skip(message)
+    """(chromium, chromedriver), or a skip (a failure under BARENET_REQUIRE_BROWSER=1)."""
+    chromium, driver = require("chromium"), require("chromedriver")
+    pytest.importorskip("selenium")
+    return chromium, driver
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +118,6 @@ def test_the_report_links_the_playground_written_with_it(run, tmp_path):
     assert main(["export", str(other), "--format", "html"]) == 2
 
 
-@pytest.mark.slow
 def test_sample_buttons_match_barenet(run, page):
     samples, labels = sample_digits(inference_parts(run)[1])
     buttons = page.find_elements("css selector", "#samples button")
@@ -151,7 +136,6 @@ def test_sample_buttons_match_barenet(run, page):
     _assert_no_console_errors(page)
 
 
-@pytest.mark.slow
 def test_a_drawn_stroke_is_preprocessed_as_barenet_predict_does(run, page, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
 
@@ -179,7 +163,6 @@ def test_a_drawn_stroke_is_preprocessed_as_barenet_predict_does(run, page, tmp_p
     _assert_no_console_errors(page)
 
 
-@pytest.mark.slow
 def test_the_screenshot_shows_a_working_page(run, page, tmp_path):
     from PIL import Image
 
@@ -224,7 +207,6 @@ def _random_digit_images(rng, count):
     return images
 
 
-@pytest.mark.slow
 def test_the_javascript_preprocessing_is_mnist_style_exactly(page):
     from barenet.data.images import mnist_style
     from barenet.errors import DataError
@@ -239,7 +221,6 @@ def test_the_javascript_preprocessing_is_mnist_style_exactly(page):
         assert got == want, g.shape
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["every activation, standardize", "one sigmoid unit, max"])
 def test_every_activation_and_a_one_unit_output_in_the_browser(browser, kind, tmp_path):
     from barenet.data import load_dataset
