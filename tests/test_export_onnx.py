@@ -214,3 +214,15 @@ def test_the_documented_sizes_are_measured(monkeypatch):
     assert documented.keys() == measured.keys() == {"npz", "onnx", "html"}
     for fmt, size in measured.items():
         assert abs(documented[fmt] - size) <= 0.01 * size, (fmt, documented[fmt], size)
+
+
+def test_a_float64_model_computes_in_float64():
+    model = MLP([784, 8, 10], hidden="leaky_relu", dtype="float64", seed=1)
+    x = np.random.default_rng(0).integers(0, 256, (30, 784)).astype(np.uint8)
+    norm = Normalizer("standardize").fit(x)
+    session = ort.InferenceSession(to_onnx(model, norm, input_dtype="uint8").SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    p, _ = session.run(None, {"pixels": x})
+    assert p.dtype == np.float64
+    want = model.predict_proba(norm.transform(x, dtype=np.float64))
+    np.testing.assert_allclose(p, want, atol=1e-10, rtol=0)
