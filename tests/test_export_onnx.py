@@ -226,3 +226,12 @@ def test_a_float64_model_computes_in_float64():
     assert p.dtype == np.float64
     want = model.predict_proba(norm.transform(x, dtype=np.float64))
     np.testing.assert_allclose(p, want, atol=1e-9, rtol=0)
+
+
+def test_overwrite_clears_the_exports_of_the_old_run(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", *FAST, "--out", str(out)]) == 0
+    assert (out / "playground.html").exists()  # written with the report
+    assert main(["export", str(out), "--quiet"]) == 0 and (out / "model.onnx").exists()
+    assert main(["train", *FAST, "--no-report", "--overwrite", "--out", str(out)]) == 0
+    assert not (out / "model.onnx").exists() and not (out / "playground.html").exists()

@@ -26,9 +26,10 @@ from ..data.preprocess import Normalizer, select_digits
 from ..errors import BarenetError
 from ..export.native import load_model
 from ..files.atomic import write_bytes, write_text
+from .outdir import ONNX_NAME, PLAYGROUND_NAME
 
 FORMATS = {"onnx": ".onnx", "html": ".html", "npz": ".npz"}
-DEFAULT_NAMES = {"onnx": "model.onnx", "html": "playground.html"}
+DEFAULT_NAMES = {"onnx": ONNX_NAME, "html": PLAYGROUND_NAME}
 
 
 def model_file(path: str | os.PathLike) -> Path:

@@ -27,10 +27,12 @@ CONFIG_NAME = "config.toml"
 MODEL_NAME = "model.npz"
 CHECKPOINT_NAME = "checkpoint.npz"
 REPORT_NAME = "report.html"
+PLAYGROUND_NAME = "playground.html"  #: written with the report, and by barenet export --format html
+ONNX_NAME = "model.onnx"  #: barenet export --format onnx, by default
 FIGURES_DIR = "figures"
 #: The files ``barenet train`` and ``barenet report`` write at the top of a run directory.
 RUN_FILES = (CONFIG_NAME, MODEL_NAME, CHECKPOINT_NAME, "history.csv", "history.json",
-             "metrics.json", REPORT_NAME)
+             "metrics.json", REPORT_NAME, PLAYGROUND_NAME, ONNX_NAME)
 #: The file whose exclusive creation claims a directory for one run.
 CLAIM_FILE = CONFIG_NAME
 #: Collisions tried before giving up on a timestamp name (a thousand runs in one second).
