@@ -26,7 +26,8 @@ from ..errors import BarenetError
 from ..export.native import load_model
 from ..files.atomic import write_text
 from ..files.safe_read import read_json
-from ..inspect.diagnose import Finding, diagnose
+from ..inspect.diagnose import Diagnosis, Finding, assess
+from ..inspect.signals import Recipe
 from ..nn.model import MLP
 from ..train.history import History
 from .config import make_config, read_toml
@@ -44,7 +45,7 @@ class RunView:
     config: dict[str, Any]
     history: History
     metrics: dict[str, Any]
-    model: MLP
+    model: MLP | None
     data: Any = None  # runner.PreparedData, or None when the data cannot be loaded
     data_error: str | None = None
 
@@ -52,12 +53,25 @@ class RunView:
     def class_names(self) -> list[str]:
         if self.data is not None:
             return list(self.data.class_names)
-        return [str(i) for i in range(max(2, self.model.n_outputs))]
+        n = self.model.n_outputs if self.model is not None else 10
+        return [str(i) for i in range(max(2, n))]
+
+    @property
+    def recipe(self) -> Recipe:
+        """The run's resolved settings (``auto`` output, loss and init replaced)."""
+        from .runner import resolve_head
+
+        output, loss, _units = resolve_head(make_config(dict(self.config)), len(self.class_names))
+        return Recipe.from_config({**self.config, "output": output}, self.model, loss)
 
 
 def load_run(run_dir: str | Path, *, with_data: bool = True) -> RunView:
     """Read a run directory; with ``with_data`` also prepare its data again (a failure there is
-    kept in ``data_error``: the report is then written without image grids)."""
+    kept in ``data_error``: the report is then written without image grids).
+
+    A run that ``train`` stopped for divergence keeps what it recorded (metrics.json with
+    ``"diverged": true``, and the history and model of the last good epoch when one finished):
+    missing history or model files are then read as empty, not refused."""
     from .runner import prepare_data
 
     run_dir = Path(run_dir)
@@ -68,11 +82,15 @@ def load_run(run_dir: str | Path, *, with_data: bool = True) -> RunView:
     if not config_path.exists():
         raise BarenetError(f"{config_path} not found; is {run_dir} a run directory?")
     config = make_config(read_toml(config_path))
-    history = History.load_json(run_dir / "history.json")
     metrics = read_json(run_dir / "metrics.json")
-    if not (run_dir / "model.npz").exists():
+    diverged = isinstance(metrics, dict) and bool(metrics.get("diverged"))
+    history_path = run_dir / "history.json"
+    history = History.load_json(history_path) if history_path.exists() or not diverged else History()
+    model = None
+    if (run_dir / "model.npz").exists():
+        model, _meta = load_model(run_dir / "model.npz")
+    elif not diverged:
         raise BarenetError(f"{run_dir / 'model.npz'} not found; is {run_dir} a run directory?")
-    model, _meta = load_model(run_dir / "model.npz")
     view = RunView(run_dir, config.to_dict(), history, metrics, model)
     if with_data:
         try:
@@ -122,15 +140,23 @@ def evaluate_split(view: RunView, split: str | None = None) -> Evaluated | None:
     return None
 
 
-def run_findings(view: RunView) -> list[Finding]:
-    """:func:`barenet.diagnose.diagnose` applied to a run."""
-    x = normalizer = None
+def run_diagnosis(view: RunView) -> Diagnosis:
+    """:func:`barenet.inspect.diagnose.assess` applied to a run, with its resolved recipe, its
+    training labels and what metrics.json recorded (a divergence)."""
+    x = y = y_train = normalizer = None
     if view.data is not None:
-        x, normalizer = view.data.x_train[:1000], view.data.normalizer
+        x, y = view.data.x_train[:1000], view.data.y_train[:1000]
+        y_train, normalizer = view.data.y_train, view.data.normalizer
     n_train = (view.metrics.get("train") or {}).get("samples")
-    return diagnose(view.history, view.model, x, normalizer=normalizer,
-                    n_classes=len(view.class_names), reduction=str(view.config.get("reduction", "mean")),
-                    n_train=n_train)
+    error = view.metrics.get("divergence") if view.metrics.get("diverged") else None
+    return assess(view.history, view.model, x, y_sample=y, normalizer=normalizer,
+                  n_classes=len(view.class_names), recipe=view.recipe, n_train=n_train,
+                  error=error, y_train=y_train)
+
+
+def run_findings(view: RunView) -> list[Finding]:
+    """The findings of :func:`run_diagnosis`."""
+    return run_diagnosis(view).findings
 
 
 # ----------------------------------------------------------------------------- figures
