@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from barenet.inspect.ranking import (average_precision, most_confused, precision_recall_curve, roc_auc,
-                                     roc_curve)
+from barenet.inspect.ranking import (
+    average_precision,
+    most_confused,
+    precision_recall_curve,
+    roc_auc,
+    roc_curve,
+)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

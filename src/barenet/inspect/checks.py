@@ -160,7 +160,8 @@ def check_gradients(run: RunSignals) -> list[Finding]:
     found = []
     if max(run.grads) > LIMITS.exploding_grad:
         std = run.weight_std
-        cause = (fixes.better_init(run.recipe, max(std)) + "; " if std and max(std) > 0.3 else "")
+        large = std and max(std) > 0.3 and not fixes.init_suits(run.recipe)
+        cause = fixes.better_init(run.recipe, max(std)) + "; " if large else ""
         found.append(Finding(
             "exploding_gradients", "Exploding gradients",
             "the gradients are huge: each layer multiplies the backward signal, so a step moves "
@@ -290,18 +291,21 @@ def check_overfitting(run: RunSignals) -> list[Finding]:
                  f"{train[last_i]:.4g}")]
 
 
-def check_one_class(run: RunSignals) -> list[Finding]:
+def check_one_class(run: RunSignals, others: list[Finding]) -> list[Finding]:
     if run.predicted_share is None:
         return []
     k, share, true_share = run.predicted_share
     if share <= LIMITS.one_class_share or (true_share is not None and true_share >= share):
         return []
     truth = f" (its true share is {100 * true_share:.0f} %)" if true_share is not None else ""
+    causes = [f.code for f in others if f.code in ("dead_relu", "saturated_units", "vanishing_gradients",
+                                                   "exploding_gradients", "lr_too_large", "diverged")]
+    fix = (f"fix the findings above first ({', '.join(causes)})" if causes else fixes.lower_lr(run.recipe))
     return [Finding(
         "one_class", f"The model predicts one class ({k})",
         "almost every sample gets the same answer, whatever it shows: the output ignores the "
         "input (dead or saturated hidden units, or a learning rate that pushed the output bias "
-        "to one class).", fixes.lower_lr(run.recipe), None, {"class": k, "share": share},
+        "to one class).", fix, None, {"class": k, "share": share},
         measured=f"{100 * share:.0f} % of the sample is predicted as class {k}{truth}")]
 
 
@@ -348,8 +352,9 @@ def run_checks(run: RunSignals) -> list[Finding]:
     """Every check in order; the loss-level and accuracy checks see the findings before them."""
     findings = check_diverged(run)
     for check in (check_input, check_lr_large, check_lr_small, check_gradients, check_units,
-                  check_one_class, check_overfitting):
+                  check_overfitting):
         findings += check(run)
+    findings += check_one_class(run, findings)
     findings += check_loss_level(run, findings)
     findings += check_accuracy(run, findings)
     return findings

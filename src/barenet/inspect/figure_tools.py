@@ -96,8 +96,11 @@ def min_yrange(ax: Any, span: float) -> None:
         ax.set_ylim(mid - span / 2, mid + span / 2)
 
 
-def epoch_axis(ax: Any) -> None:
+def epoch_axis(ax: Any, epochs: Sequence[int] = ()) -> None:
+    """Whole epochs on the x-axis (a single epoch centred, not at a fractional tick)."""
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(epochs) == 1:
+        ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
     ax.grid(alpha=0.3)
     plain_numbers(ax)
 

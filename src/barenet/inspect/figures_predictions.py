@@ -163,6 +163,9 @@ def plot_worst(x: Array, proba: Array, y_true: Array, class_names: Sequence[str]
     title says how many): each image beside its probability bars, the true class in green
     and outlined (also when it is the prediction), a wrong prediction in red."""
     p = confidence(proba)
+    if p.size and (not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1):
+        return empty_figure(f"no worst predictions ({split} split): the outputs are not probabilities\n"
+                            "(an identity output gives raw scores)", path)
     worst = worst_predictions(p, y_true, min(k, MAX_WORST_ROWS))
     if not worst:
         return empty_figure("no samples", path)

@@ -17,7 +17,7 @@ from .signals import Baselines
 #: The smallest y-range of the loss axis, as a share of the uniform-guess loss (or of the
 #: largest loss), and of the accuracy axis in percentage points.
 MIN_LOSS_SPAN = 0.1
-MIN_ACCURACY_SPAN = 10.0
+MIN_ACCURACY_SPAN = 20.0
 
 
 def _values(h: History, key: str, scale: float = 1.0) -> list[float]:
@@ -56,9 +56,13 @@ def plot_curves(history: History | dict[str, Any], path: PathLike = None, *,
                 ylabel="loss per sample" if h.epochs else "loss")
     ax_acc.set(title="accuracy per epoch (train and validation splits)", xlabel="epoch",
                ylabel="accuracy (%)")
+    positive = [v for v in finite if v > 0]
+    if positive and len(positive) == len(finite) and max(positive) / min(positive) > 1000:
+        ax_loss.set_yscale("log")  # a blow-up: a linear axis would flatten everything else
     for ax, minimum in ((ax_loss, MIN_LOSS_SPAN * span), (ax_acc, MIN_ACCURACY_SPAN)):
-        epoch_axis(ax)
-        min_yrange(ax, minimum)
+        epoch_axis(ax, epochs)
+        if ax.get_yscale() == "linear":
+            min_yrange(ax, minimum)
         if ax.lines:
             ax.legend(fontsize=8)
     fig.tight_layout()
@@ -113,7 +117,7 @@ def plot_learning_rate(history: History | dict[str, Any], path: PathLike = None)
     else:
         ax.text(0.5, 0.5, "not recorded", ha="center", va="center", transform=ax.transAxes)
     ax.set(title="learning rate at each epoch's end (train split)", xlabel="epoch", ylabel="learning rate")
-    epoch_axis(ax)
+    epoch_axis(ax, h.column("epoch"))
     fig.tight_layout()
     return finish(fig, path)
 
@@ -129,7 +133,7 @@ def plot_norms(history: History | dict[str, Any], path: PathLike = None, *,
     axes = fig.subplots(1, 2)
     notes: list[str] = []
     panels = ((axes[0], "weight_change", "weight change per epoch", "‖W_end − W_start‖ (log scale)"),
-              (axes[1], "grad_norm", "gradient norm (mean over the epoch's batches)",
+              (axes[1], "grad_norm", "mean gradient norm per epoch",
                "mean ‖dW‖ (log scale)"))
     for ax, key, title, ylabel in panels:
         rows = [r if r else [] for r in h.column(key)]
@@ -148,7 +152,7 @@ def plot_norms(history: History | dict[str, Any], path: PathLike = None, *,
         if any(np.isfinite(line.get_ydata()).any() for line in ax.lines):
             ax.set_yscale("log")
         ax.set(title=f"{title} (train split)", xlabel="epoch", ylabel=ylabel)
-        epoch_axis(ax)
+        epoch_axis(ax, epochs)
         if n_layers:
             ax.legend(fontsize=8)
         else:

@@ -5,23 +5,16 @@ change without inventing the current value."""
 
 from __future__ import annotations
 
-import math
-
 from .signals import Recipe
 
 #: A usual starting learning rate per optimizer (barenet's own recipe uses Adam 0.005).
 TYPICAL_LR = {"adam": 0.001, "adamw": 0.001, "sgd": 0.1}
 
 
-def _power_of_ten_below(value: float) -> float:
-    return 10.0 ** math.floor(math.log10(value)) if value > 0 else value
-
-
 def lower_lr(recipe: Recipe, factor: float = 10.0) -> str:
     """Lower the learning rate ``factor`` times (and the sum reduction, which scales steps)."""
     if recipe.lr is not None:
-        new = _power_of_ten_below(recipe.lr / factor * 1.0000001) if recipe.lr / factor > 0 else recipe.lr
-        text = f"lower the learning rate: --lr {recipe.lr:g} -> {new:g}"
+        text = f"lower the learning rate: --lr {recipe.lr:g} -> {recipe.lr / factor:.3g}"
     else:
         text = f"lower the learning rate {factor:g} times"
     if recipe.optimizer:
@@ -44,10 +37,19 @@ def raise_lr(recipe: Recipe) -> str:
     return "raise the learning rate (e.g. 1000 times)"
 
 
+def suited_init(hidden: str | None) -> str:
+    return "he_normal" if (hidden or "relu") in ("relu", "leaky_relu") else "xavier_uniform"
+
+
+def init_suits(recipe: Recipe) -> bool:
+    """The run used the initializer ``auto`` picks for its hidden activation."""
+    return recipe.init == suited_init(recipe.hidden)
+
+
 def better_init(recipe: Recipe, std: float | None = None) -> str:
     """Use the initializer ``auto`` picks for the run's hidden activation, naming the run's own."""
     hidden = recipe.hidden or "relu"
-    good = "he_normal" if hidden in ("relu", "leaky_relu") else "xavier_uniform"
+    good = suited_init(hidden)
     used = f"--init {recipe.init}" if recipe.init else "the initialization"
     scale = f" (weight std {std:.2g})" if std is not None else ""
     if recipe.init == good:

@@ -120,6 +120,10 @@ def resolved_config(view: Any) -> dict[str, Any]:
     return config
 
 
+def _epochs(n: Any) -> str:
+    return f"{n} epoch" + ("" if n == 1 else "s")
+
+
 def recipe_line(view: Any) -> str:
     """One line: '784-192-10 ReLU/softmax, cross-entropy, he_normal, Adam lr 0.005 cosine, 6 epochs'."""
     c, model = resolved_config(view), view.model
@@ -131,7 +135,7 @@ def recipe_line(view: Any) -> str:
     parts = [f"{sizes} {head}", f"{_NAMES.get(c['loss'], c['loss'])}" + (" (summed)" if c.get("reduction")
                                                                           == "sum" else ""),
              str(c["init"]), f"{optimizer} lr {c.get('lr'):g} {c.get('schedule')}",
-             f"{view.metrics.get('epochs_run', c.get('epochs'))} epochs"]
+             _epochs(view.metrics.get("epochs_run", c.get("epochs")))]
     if c.get("dropout"):
         parts.insert(3, f"dropout {c['dropout']:g}")
     if c.get("digits"):
