@@ -99,8 +99,9 @@ def min_yrange(ax: Any, span: float) -> None:
 def epoch_axis(ax: Any, epochs: Sequence[int] = ()) -> None:
     """Whole epochs on the x-axis (a single epoch centred, not at a fractional tick)."""
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if len(epochs) == 1:
-        ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
+    if len(epochs):
+        pad = 1.0 if len(epochs) == 1 else 0.3
+        ax.set_xlim(min(epochs) - pad, max(epochs) + pad)
     ax.grid(alpha=0.3)
     plain_numbers(ax)
 

@@ -24,17 +24,32 @@ def _values(h: History, key: str, scale: float = 1.0) -> list[float]:
     return [np.nan if v is None else scale * v for v in h.column(key)]
 
 
+def per_sample_losses(h: History, reduction: str, val_samples: int | None) -> dict[str, list[float]]:
+    """Train and validation loss per sample: the sum reduction's epoch totals divided by the
+    epoch's training samples (``samples``) and by ``val_samples``."""
+    train, val = _values(h, "train_loss"), _values(h, "val_loss")
+    if reduction != "sum":
+        return {"train_loss": train, "val_loss": val}
+    counts = [r.get("samples") or np.nan for r in h.epochs]
+    return {"train_loss": [t / n for t, n in zip(train, counts, strict=True)],
+            "val_loss": [v / val_samples for v in val] if val_samples else [np.nan] * len(val)}
+
+
 def plot_curves(history: History | dict[str, Any], path: PathLike = None, *,
-                baselines: Baselines | None = None) -> Figure:
+                baselines: Baselines | None = None, reduction: str = "mean",
+                val_samples: int | None = None) -> Figure:
     """Loss and accuracy per epoch (train and validation splits), with the reference lines of
     a model that learned nothing (``baselines``): the uniform guess (log C for cross-entropy)
-    and the class prior on the loss, chance (always the majority class) on the accuracy."""
+    and the class prior on the loss, chance (always the majority class) on the accuracy. With
+    ``reduction="sum"`` the losses are divided by the sample counts (``val_samples``: the
+    validation split's), so that they compare with the baselines."""
     h = as_history(history)
+    losses = per_sample_losses(h, reduction, val_samples)
     epochs = h.column("epoch")
     fig = Figure(figsize=(10, 4))
     ax_loss, ax_acc = fig.subplots(1, 2)
     for key, label, style in (("train_loss", "train", "-o"), ("val_loss", "validation", "-s")):
-        values = _values(h, key)
+        values = losses[key]
         if np.isfinite(values).any():
             ax_loss.plot(epochs, values, style, ms=3, label=label)
     for key, label, style in (("train_accuracy", "train", "-o"), ("val_accuracy", "validation", "-s")):
@@ -131,7 +146,7 @@ def plot_norms(history: History | dict[str, Any], path: PathLike = None, *,
     epochs = h.column("epoch")
     fig = Figure(figsize=(10, 4.4))
     axes = fig.subplots(1, 2)
-    notes: list[str] = []
+    zeros: dict[tuple[str, tuple[int, ...]], list[str]] = {}
     panels = ((axes[0], "weight_change", "weight change per epoch", "‖W_end − W_start‖ (log scale)"),
               (axes[1], "grad_norm", "mean gradient norm per epoch",
                "mean ‖dW‖ (log scale)"))
@@ -143,12 +158,9 @@ def plot_norms(history: History | dict[str, Any], path: PathLike = None, *,
                     else f"layer {i + 1}" + (" (output)" if i == n_layers - 1 else ""))
             values = np.array([r[i] if i < len(r) and r[i] is not None else np.nan for r in rows], float)
             ax.plot(epochs, np.where(values > 0, values, np.nan), "-o", ms=3, label=name)
-            zero = [e for e, v in zip(epochs, values, strict=True) if v == 0]
+            zero = tuple(e for e, v in zip(epochs, values, strict=True) if v == 0)
             if zero:
-                meaning = ("the weights did not move at all" if key == "weight_change"
-                           else "no gradient reached the layer (dead or saturated units before it)")
-                notes.append(f"{name}: {ylabel.split(' (')[0]} = 0 in epoch(s) "
-                             f"{', '.join(map(str, zero))}: {meaning}")
+                zeros.setdefault((key, zero), []).append(name)
         if any(np.isfinite(line.get_ydata()).any() for line in ax.lines):
             ax.set_yscale("log")
         ax.set(title=f"{title} (train split)", xlabel="epoch", ylabel=ylabel)
@@ -157,6 +169,13 @@ def plot_norms(history: History | dict[str, Any], path: PathLike = None, *,
             ax.legend(fontsize=8)
         else:
             ax.text(0.5, 0.5, "not recorded", ha="center", va="center", transform=ax.transAxes)
+    notes = []
+    for (key, zero), names in zeros.items():
+        what = "‖W_end − W_start‖" if key == "weight_change" else "mean ‖dW‖"
+        meaning = ("the weights did not move at all" if key == "weight_change"
+                   else "no gradient reached the layer (dead or saturated units before it)")
+        notes.append(f"{', '.join(names)}: {what} = 0 in epoch(s) {', '.join(map(str, zero))} "
+                     f"(not drawn on the log scale): {meaning}")
     if notes:
         fig.text(0.01, 0.01, "\n".join(notes), fontsize=8, color="firebrick", va="bottom")
         fig.tight_layout(rect=(0, 0.04 * len(notes) + 0.02, 1, 1))

@@ -178,7 +178,9 @@ def write_figures(view: RunView) -> dict[str, Path]:
         written[name] = path
 
     base = run_baselines(view)
-    keep("curves", plots.plot_curves, view.history, baselines=base)
+    val_samples = (view.metrics.get("validation") or {}).get("samples")
+    keep("curves", plots.plot_curves, view.history, baselines=base, reduction=view.recipe.reduction,
+         val_samples=val_samples)
     keep("batch_loss", plots.plot_batch_loss, view.history, baselines=base, reduction=view.recipe.reduction)
     keep("learning_rate", plots.plot_learning_rate, view.history)
     keep("norms", plots.plot_norms, view.history)
