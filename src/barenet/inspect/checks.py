@@ -292,7 +292,7 @@ def check_overfitting(run: RunSignals) -> list[Finding]:
 
 
 def check_one_class(run: RunSignals, others: list[Finding]) -> list[Finding]:
-    if run.predicted_share is None:
+    if run.predicted_share is None or not run.final:  # early in training a model may still lean
         return []
     k, share, true_share = run.predicted_share
     if share <= LIMITS.one_class_share or (true_share is not None and true_share >= share):

@@ -28,6 +28,7 @@ from ..nn.model import MLP
 from ..train.history import History
 from .config import make_config, read_toml
 from .outdir import FIGURES_DIR, REPORT_NAME
+from .report_html import FIGURES
 
 #: Samples used for grids, worst predictions and activation histograms (enough, and fast).
 MAX_EVAL_SAMPLES = 10000
@@ -153,6 +154,10 @@ def run_diagnosis(view: RunView) -> Diagnosis:
 def run_findings(view: RunView) -> list[Finding]:
     """The findings of :func:`run_diagnosis`."""
     return run_diagnosis(view).findings
+
+
+#: Figure name -> title, in the report's order (the captions are in report_html.FIGURES).
+FIGURE_TITLES = {name: title for name, (title, _look) in FIGURES.items()}
 
 
 # ----------------------------------------------------------------------------- figures
