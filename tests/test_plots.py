@@ -173,13 +173,14 @@ def test_norms_explain_zero_changes_and_name_the_output_layer(history):
     assert "layer 2 (output)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
 
 
-def test_worst_marks_the_true_class_of_a_one_unit_model_and_says_how_many(tmp_path):
+def test_worst_marks_the_true_class_of_a_one_unit_model_and_says_how_many(tmp_path, monkeypatch):
+    monkeypatch.setattr("barenet.inspect.figures_predictions.MAX_WORST_ROWS", 3)
     rng = np.random.default_rng(2)
     x = rng.integers(0, 256, size=(40, 784), dtype=np.uint8)
     y = np.arange(40) % 2
     p = rng.random((40, 1)).astype(np.float32)
     fig = _drawn(plots.plot_worst(x, p, y, ["1", "5"], k=30, path=tmp_path / "w.png"))
-    assert "16 highest-loss predictions of the 30 asked for" in fig._suptitle.get_text()
+    assert "3 highest-loss predictions of the 30 asked for" in fig._suptitle.get_text()
     bars = fig.axes[1].patches
     assert len(bars) == 2
     true = int(y[int(fig.axes[0].get_title().split()[0][1:])])

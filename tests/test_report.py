@@ -156,6 +156,7 @@ def test_diagnose_command_names_e3_failure(tmp_path, capsys):
     assert "Dead or near-zero ReLU" in text and "fix:" in text and "measured:" in text
 
 
+@pytest.mark.slow
 def test_diagnose_output_keeps_a_hanging_indent(tmp_path, capsys, monkeypatch):
     out = tmp_path / "tanh"
     train_run(TrainConfig(per_class=20, layers=[16], epochs=1, hidden="tanh", optimizer="sgd", lr=10.0),
@@ -169,6 +170,7 @@ def test_diagnose_output_keeps_a_hanging_indent(tmp_path, capsys, monkeypatch):
     assert all(len(line) <= 60 for line in lines)
 
 
+@pytest.mark.slow
 def test_gradcheck_fits_80_columns_and_checks_a_run(run_dir, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     assert main(["gradcheck"]) == 0
