@@ -111,7 +111,11 @@ def check_lr_large(run: RunSignals) -> list[Finding]:
             measured.append(f"batch {at} loss {peak:.4g} vs first batch {batch[0]:.4g}")
     vals = [v for v in run.losses if v is not None]
     uniform = run.base.uniform_loss
-    if vals and vals[0] > LIMITS.loss_above_uniform * uniform:
+    size = run.recipe.batch_size if isinstance(run.recipe.batch_size, int) else None
+    first = (batch[0] / size if run.recipe.reduction == "sum" and size else
+             None if run.recipe.reduction == "sum" else batch[0]) if batch else None
+    started_sane = first is None or first <= LIMITS.loss_above_uniform * uniform  # else: the init
+    if vals and vals[0] > LIMITS.loss_above_uniform * uniform and started_sane:
         reasons.append("the first epoch's loss is far above the loss of a uniform guess, which an "
                        "untrained network starts at")
         measured.append(f"epoch-1 loss {vals[0]:.4g} vs uniform guess {uniform:.4g}")
