@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ..train.history import History
 from .figure_tools import PathLike, as_history, epoch_axis, finish, min_yrange, plain_numbers
@@ -108,6 +109,7 @@ def plot_batch_loss(history: History | dict[str, Any], path: PathLike = None, *,
     what = "sum over the batch" if reduction == "sum" else "mean over the batch"
     ax.set(title="loss of every training batch (train split; grey lines: epoch ends)",
            xlabel="batch", ylabel=f"loss ({what})")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     plain_numbers(ax)
     if ax.get_yscale() == "linear" and losses.size:
