@@ -76,7 +76,9 @@ def test_live_plot_in_a_notebook_updates_two_displays_in_place(monkeypatch):
     monkeypatch.setattr("barenet.inspect.liveplot.in_notebook", lambda: True)
     x, y = _tiny_data()
     live = bn.LivePlot(every=2)
-    bn.fit(bn.MLP([4, 8, 2]), x, y, epochs=3, batch_size=50, validation=(x, y), callbacks=[live])
+    # lr 0.05: it learns (90 %); at the default 0.001 it reaches 62 %, which the diagnosis rightly
+    # does not call healthy (a pair needs 65 %)
+    bn.fit(bn.MLP([4, 8, 2]), x, y, epochs=3, batch_size=50, lr=0.05, validation=(x, y), callbacks=[live])
     warnings, curves = shown  # two outputs, whatever the number of epochs
     assert len(warnings.bundles) == 4 and "no problem detected" in warnings.bundles[-1]["text/html"]
     # epoch 2 (every=2), then epoch 3 at the end of training
@@ -96,7 +98,7 @@ def test_run_shows_results_diagnosis_and_figures(tmp_path, monkeypatch):
         assert text in page
     assert page.count("<img ") == len(run.figures) >= 5  # written now: the run had no figures
     assert (tmp_path / "run" / "figures" / "curves.png").exists()
-    assert list(bn.Run(tmp_path / "run").figures)[:2] == ["curves", "norms"]  # read back in report order
+    assert list(bn.Run(tmp_path / "run").figures)[:2] == ["curves", "batch_loss"]  # in report order
     written = []  # run.report() is write_report (tests/test_report.py); the figures are read again after
     monkeypatch.setattr("barenet.run.report.write_report",
                         lambda path: written.append(path) or path / "r.html")

@@ -210,7 +210,7 @@ SLOW_FIGURE = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from barenet.files.atomic import atomic_write
-    from barenet.inspect import plots
+    from barenet.inspect import figure_tools
 
     def slow_save(fig, path, dpi=100):
         with atomic_write(path, "wb") as handle:
@@ -218,7 +218,7 @@ SLOW_FIGURE = textwrap.dedent("""
             Path(sys.argv[1]).write_text("saving")  # the parent sends the signal now
             time.sleep(60)
 
-    plots.save_figure = slow_save
+    figure_tools.save_figure = slow_save  # what every figure function saves through
     from barenet.cli import main
     sys.exit(main(sys.argv[2:]))
 """)

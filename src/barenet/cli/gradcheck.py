@@ -1,17 +1,27 @@
-"""``barenet gradcheck``: every gradient of a matrix of small networks, checked numerically."""
+"""``barenet gradcheck``: every gradient of a matrix of small networks, checked numerically;
+``barenet gradcheck runs/RUN`` checks the architecture of that run instead (its hidden
+activations, output, loss, reduction and dropout, on a narrow copy of its layers)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
+from ..errors import BarenetError
 from ..run.options import OPTIONS
 from .common import add_output_flags, console_for, positive_float, print_json
 from .options import add_flag, flag_value
 
+#: The checked copy of a run's network: this many inputs and at most this many units per layer.
+RUN_INPUTS = 6
+RUN_WIDTH = 5
+
 
 def add_parser(sub: Any) -> None:
     gc = sub.add_parser("gradcheck", help="verify every gradient numerically (exit 1 on failure)")
+    gc.add_argument("run", nargs="?", help="a run directory: check its architecture (default: a matrix of "
+                    "every activation, output and loss)")
     gc.add_argument("--layers", type=int, nargs="+", default=[5, 4], metavar="N",
                     help="hidden sizes of the checked networks (default: 5 4)")
     gc.add_argument("--tolerance", type=positive_float, default=1e-6,
@@ -21,25 +31,69 @@ def add_parser(sub: Any) -> None:
     gc.set_defaults(handler=cmd_gradcheck)
 
 
+def run_rows(run_dir: str, seed: int = 0) -> tuple[list[dict], str]:
+    """Gradient checks of a run's architecture: (rows like gradcheck_matrix's, description)."""
+    import numpy as np
+
+    from ..nn.gradcheck import gradcheck
+    from ..nn.losses import Loss
+    from ..nn.model import MLP
+    from ..run.config import make_config, read_toml
+    from ..run.runner import resolve_head
+
+    path = Path(run_dir)
+    if not (path / "config.toml").exists():
+        raise BarenetError(f"{path / 'config.toml'} not found; give a run directory written by "
+                           "`barenet train --out DIR`")
+    config = make_config(read_toml(path / "config.toml"))
+    n_classes = 2 if config.digits else 10
+    output, loss_name, units = resolve_head(config, n_classes)
+    units = min(units, RUN_WIDTH)
+    hidden = [min(n, RUN_WIDTH) for n in config.layers]
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(8, RUN_INPUTS))
+    labels = rng.integers(0, max(units, 2), size=8)
+    rows = []
+    for dropout_at_check in ((True, False) if config.dropout else (False,)):
+        model = MLP([RUN_INPUTS, *hidden, units], hidden=config.hidden, output=output, init="xavier_normal",
+                    bias_init=0.1, dropout=config.dropout, dtype="float64", seed=seed)
+        result = gradcheck(model, Loss(loss_name, config.reduction), x, labels, dropout=dropout_at_check,
+                           seed=seed)
+        rows.append({"hidden": config.hidden, "output": output, "loss": loss_name,
+                     "reduction": config.reduction,
+                     "dropout": ("on (frozen)" if dropout_at_check else "off"),
+                     "max_error": result.max_error, "errors": result.errors})
+    sizes = "-".join(map(str, [RUN_INPUTS, *hidden, units]))
+    return rows, f"the architecture of {path} on a narrow copy {sizes}"
+
+
 def cmd_gradcheck(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from ..nn.gradcheck import gradcheck_matrix
 
-    rows = gradcheck_matrix(hidden_sizes=args.layers, seed=flag_value(args, "seed"))
+    seed = flag_value(args, "seed")
+    if args.run:
+        rows, what = run_rows(args.run, seed)
+    else:
+        rows, what = gradcheck_matrix(hidden_sizes=args.layers, seed=seed), "every activation and loss"
     worst = max(r["max_error"] for r in rows)
     failed = [r for r in rows if r["max_error"] > args.tolerance]
     if args.json:
-        print_json({"tolerance": args.tolerance, "max_error": worst, "passed": not failed, "rows": rows})
+        print_json({"tolerance": args.tolerance, "max_error": worst, "passed": not failed, "rows": rows,
+                    "checked": what})
     else:
         console = console_for(args)
-        table = Table(title=f"gradient check, float64 (tolerance {args.tolerance:g})", title_justify="left")
-        for col in ("hidden", "output", "loss", "reduction", "dropout", "max rel. error", ""):
-            table.add_column(col)
+        table = Table(title=f"gradient check, float64, tolerance {args.tolerance:g}: {what}",
+                      title_justify="left", box=None, padding=(0, 1), pad_edge=False,
+                      header_style="bold underline")
+        for col in ("hidden", "output", "loss", "reduction", "dropout", "error", ""):
+            table.add_column(col, no_wrap=True)
         for r in rows:
             ok = r["max_error"] <= args.tolerance
-            table.add_row(r["hidden"], r["output"], r["loss"], r["reduction"], r["dropout"],
-                          f"{r['max_error']:.2e}", "ok" if ok else "[red]FAIL[/red]")
+            dropout = r["dropout"].replace("on (frozen)", "frozen")
+            table.add_row(r["hidden"], r["output"], r["loss"], r["reduction"], dropout,
+                          f"{r['max_error']:.1e}", "ok" if ok else "[red]FAIL[/red]")
         console.print(table)
         console.print(f"{len(rows)} networks checked, {len(failed)} failed; largest error {worst:.2e}")
     return 1 if failed else 0

@@ -64,26 +64,52 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def labelled_lines(rows: list[tuple[str, str]]) -> Any:
+    """A rich grid of ``label  text`` rows whose wrapped text keeps a hanging indent (the
+    continuation lines start under the text, not under the label)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column(overflow="fold")
+    for label, text in rows:
+        grid.add_row(Text(label), Text(text))
+    return grid
+
+
+def diagnosis_renderables(diagnosis: Any) -> list[Any]:
+    """What ``barenet diagnose`` prints for a :class:`~barenet.inspect.diagnose.Diagnosis`."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    out: list[Any] = []
+    for f in diagnosis.findings:
+        when = f" (from epoch {f.epoch})" if f.epoch else ""
+        out.append(Text(f"{f.title}{when}", style="bold yellow"))
+        rows = [("why:", f.explanation)] + ([("measured:", f.measured)] if f.measured else [])
+        out.append(Padding(labelled_lines(rows + [("fix:", f.fix)]), (0, 0, 0, 2), expand=False))
+    style = "bold green" if diagnosis.healthy else "bold"
+    out.append(Text(diagnosis.summary(), style=style))
+    marks = {True: "ok", False: "PROBLEM", None: "not measured"}
+    out.append(Padding(labelled_lines([(f"{c.name}:", f"{marks[c.ok]}; {c.signal}"
+                                        if c.ok is not None else marks[None]) for c in diagnosis.checks]),
+                       (0, 0, 0, 2), expand=False))
+    return out
+
+
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from ..run.report import load_run, run_findings
+    from ..run.report import load_run, run_diagnosis
 
     view = load_run(args.run)
-    findings = run_findings(view)
+    diagnosis = run_diagnosis(view)
     if args.json:
-        print_json({"run": str(args.run), "findings": [f.to_dict() for f in findings],
-                     "data_error": view.data_error})
+        print_json({"run": str(args.run), **diagnosis.to_dict(), "data_error": view.data_error})
         return 0
     console = console_for(args)
     if view.data_error:
-        console.print(f"note: activation checks skipped, the data could not be loaded: {view.data_error}",
+        console.print(f"note: unit and input checks skipped, the data could not be loaded: {view.data_error}",
                       markup=False)
-    if not findings:
-        console.print("no problem found: the loss decreases, the gradients flow and the hidden "
-                      "units are alive")
-        return 0
-    for f in findings:
-        when = f" (from epoch {f.epoch})" if f.epoch else ""
-        console.print(f"[bold yellow]{f.title}[/bold yellow]{when}")
-        console.print(f"  {f.explanation}", markup=False)
-        console.print(f"  fix: {f.fix}", markup=False)
+    for renderable in diagnosis_renderables(diagnosis):
+        console.print(renderable)
     return 0

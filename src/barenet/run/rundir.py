@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import report
-from .report import load_run, run_findings, write_figures
+from .report import load_run, run_diagnosis, write_figures
 
 #: Figures two to a row, so a run fits on a screen or two of the notebook.
 FIGURE_STYLE = "display:inline-block;width:48%;margin:0 1% 1em 0;vertical-align:top"
@@ -48,9 +48,14 @@ class Run:
         return self.view.config
 
     @cached_property
+    def diagnosis(self) -> Any:
+        """The :class:`~barenet.inspect.diagnose.Diagnosis` of the run (findings and checks)."""
+        return run_diagnosis(self.view)
+
+    @property
     def findings(self) -> list[Any]:
-        """The diagnosis of the run (``[]`` when nothing is wrong)."""
-        return run_findings(self.view)
+        """The diagnosis' findings (``[]`` when nothing was found)."""
+        return self.diagnosis.findings
 
     @cached_property
     def figures(self) -> dict[str, Path]:
@@ -90,9 +95,9 @@ class Run:
                  "<h4>Diagnosis</h4>"]
         if self.findings:
             parts += [f'<p style="color:#b35c00"><b>{e(f.title)}</b>: {e(f.explanation)} '
-                      f"<b>Fix:</b> {e(f.fix)}</p>" for f in self.findings]
-        else:
-            parts.append('<p style="color:#3a3">No problem detected.</p>')
+                      f"<b>Measured:</b> {e(f.measured)} <b>Fix:</b> {e(f.fix)}</p>" for f in self.findings]
+        color = "#3a3" if self.diagnosis.healthy else "#555"
+        parts.append(f'<p style="color:{color}">{e(self.diagnosis.summary())}.</p>')
         for name, path in self.figures.items():
             uri = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
             title = e(report.FIGURE_TITLES.get(name, name))
