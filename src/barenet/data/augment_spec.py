@@ -106,7 +106,8 @@ def parse_augment(spec: str, image_shape: Sequence[int]) -> Augmentation | None:
     return Augmentation(steps, shape, str(spec).strip())
 
 
-def augmentation_for(spec: str, input_shape: Sequence[int], shift: int = 0) -> Augmentation | RandomShift | None:
+def augmentation_for(spec: str, input_shape: Sequence[int],
+                     shift: int = 0) -> Augmentation | RandomShift | None:
     """The augmentation of a run: ``spec`` (the ``augment`` option) with ``shift`` > 0 (the
     ``shift`` option) read as a leading ``shift(N)``; both naming a shift is an error."""
     if shift:
