@@ -14,15 +14,18 @@ drawn per image b from the caller's Generator, in this order: theta_b ~ U(-deg, 
 t_b ~ U(-translate, translate)^2 (pixels), and the elastic field e_b ~ U(-1, 1)^(2, H, W)
 (one (H, W) plane for the row and one for the column displacement). The field is smoothed by a
 Gaussian of width sigma as a separable convolution written as two matrix products with the
-(H, H) and (W, W) band matrices G[i, k] = g(i - k) (g the normalized Gaussian kernel cut at
+(H, H) and (W, W) float32 band matrices G[i, k] = g(i - k) (g the normalized Gaussian kernel cut at
 4 sigma, zero outside the image, like scipy's ``gaussian_filter(mode="constant")``), then
 scaled by alpha. Everything is vectorized over the batch: no loop over images.
 
 Bilinear sampling, with r0 = floor(r), fr = r - r0 (likewise c0, fc)::
 
-    out = (1-fr)(1-fc) x[r0, c0] + (1-fr) fc x[r0, c0+1] + fr (1-fc) x[r0+1, c0] + fr fc x[r0+1, c0+1]
+    top    = x[r0, c0]     + fc (x[r0, c0+1]     - x[r0, c0])
+    bottom = x[r0+1, c0]   + fc (x[r0+1, c0+1]   - x[r0+1, c0])
+    out    = top + fr (bottom - top)
 
-At exact grid points (fr = fc = 0) this returns the pixel itself, so identity parameters
+The source points are float32 (a pixel's coordinate to about 1e-6). At exact grid points
+(fr = fc = 0) this returns the pixel itself, so identity parameters
 (deg = f = shear = translate = alpha = 0) reproduce the input bit for bit, and an integer
 translation equals :class:`~barenet.data.augment.RandomShift`'s slicing. The result is float32
 (raw pixel scale; the normalizer runs afterwards) and has the input's shape, (B, H*W) or
@@ -45,29 +48,32 @@ __all__ = ["RandomDistortion", "affine_warp", "bilinear_sample", "gaussian_matri
 
 def bilinear_sample(images: Array, rows: Array, cols: Array) -> Array:
     """``images`` (B, H, W) read at the source points ``rows``, ``cols`` (B, H, W) by bilinear
-    interpolation (module docstring); points outside the image read 0. Returns float32 (B, H, W)."""
-    x = np.asarray(images, dtype=np.float32)
+    interpolation (module docstring); points outside the image read 0. Returns float32 (B, H, W).
+
+    The images sit in a zero frame (one pixel above and left, two below and right), and the
+    points are clipped to [-1, H] x [-1, W] (which changes nothing: beyond that everything
+    reads 0), so the four neighbours of every point are valid flat indices ``k``, ``k + 1``,
+    ``k + W + 3`` and ``k + W + 4`` of the framed batch: four gathers with ``np.take``.
+    """
+    x = np.asarray(images)
     b, h, w = x.shape
-    padded = np.zeros((b, h + 2, w + 2), dtype=np.float32)  # a zero frame one pixel wide
-    padded[:, 1:-1, 1:-1] = x
+    hp, wp = h + 3, w + 3
+    framed = np.zeros((b, hp, wp), dtype=np.float32)
+    framed[:, 1:h + 1, 1:w + 1] = x
+    rows = np.clip(rows, -1, h)
+    cols = np.clip(cols, -1, w)
     r0 = np.floor(rows)
     c0 = np.floor(cols)
     fr = (rows - r0).astype(np.float32)
     fc = (cols - c0).astype(np.float32)
-    # indices into the padded image; anything outside lands on the zero frame
-    r0 = np.clip(r0, -1, h).astype(np.intp) + 1
-    c0 = np.clip(c0, -1, w).astype(np.intp) + 1
-    r1 = np.minimum(r0 + 1, h + 1)
-    c1 = np.minimum(c0 + 1, w + 1)
-    flat = padded.reshape(b, -1)
-    wp = w + 2
-
-    def at(r: Array, c: Array) -> Array:
-        return np.take_along_axis(flat, (r * wp + c).reshape(b, -1), axis=1).reshape(b, h, w)
-
-    top = at(r0, c0) * (1 - fc) + at(r0, c1) * fc
-    bottom = at(r1, c0) * (1 - fc) + at(r1, c1) * fc
-    return top * (1 - fr) + bottom * fr
+    k = (r0.astype(np.intp) + 1) * wp + (c0.astype(np.intp) + 1)
+    k += (np.arange(b, dtype=np.intp) * (hp * wp))[:, None, None]
+    flat = framed.reshape(-1)
+    top = np.take(flat, k)
+    top += fc * (np.take(flat, k + 1) - top)
+    bottom = np.take(flat, k + wp)
+    bottom += fc * (np.take(flat, k + wp + 1) - bottom)
+    return top + fr * (bottom - top)
 
 
 def affine_warp(images: Array, matrices: Array, offsets: Array, displacement: Array | None = None) -> Array:
@@ -75,12 +81,13 @@ def affine_warp(images: Array, matrices: Array, offsets: Array, displacement: Ar
     and ``offsets`` t (B, 2) about the image centre, after an optional ``displacement``
     (B, 2, H, W) of the output grid (module docstring). float32 (B, H, W)."""
     b, h, w = np.shape(images)
-    centre = np.array([(h - 1) / 2, (w - 1) / 2])
-    grid = np.stack(np.meshgrid(np.arange(h), np.arange(w), indexing="ij")).astype(np.float64)
+    centre = np.array([(h - 1) / 2, (w - 1) / 2], dtype=np.float32)
+    grid = np.stack(np.meshgrid(np.arange(h), np.arange(w), indexing="ij")).astype(np.float32)
     u = np.broadcast_to(grid - centre[:, None, None], (b, 2, h, w))  # (B, 2, H, W)
     if displacement is not None:
         u = u + displacement
-    src = np.einsum("bkl,blhw->bkhw", matrices, u) + (centre + offsets)[:, :, None, None]
+    src = np.einsum("bkl,blhw->bkhw", np.asarray(matrices, dtype=np.float32), u)
+    src += (centre + np.asarray(offsets, dtype=np.float32))[:, :, None, None]
     return bilinear_sample(images, src[:, 0], src[:, 1])
 
 
@@ -122,8 +129,8 @@ class RandomDistortion:
         self.rotate, self.scale, self.shear, self.translate = rotate, scale, shear, translate
         self.elastic = None if elastic is None else (float(elastic[0]), float(elastic[1]))
         if self.elastic is not None:
-            self._smooth_rows = gaussian_matrix(shape[0], self.elastic[1])
-            self._smooth_cols_t = gaussian_matrix(shape[1], self.elastic[1]).T
+            self._smooth_rows = gaussian_matrix(shape[0], self.elastic[1]).astype(np.float32)
+            self._smooth_cols_t = gaussian_matrix(shape[1], self.elastic[1]).T.astype(np.float32)
 
     def __repr__(self) -> str:
         return (f"RandomDistortion({self.image_shape}, rotate={self.rotate}, scale={self.scale}, "
@@ -142,8 +149,9 @@ class RandomDistortion:
         displacement = None
         if self.elastic is not None:
             h, w = self.image_shape
-            field = rng.uniform(-1, 1, (b, 2, h, w))
-            displacement = self.elastic[0] * (self._smooth_rows @ field @ self._smooth_cols_t)
+            field = rng.random((b, 2, h, w), dtype=np.float32) * 2 - 1  # U(-1, 1)
+            displacement = self._smooth_rows @ field @ self._smooth_cols_t
+            displacement *= np.float32(self.elastic[0])
         return matrices, t, displacement
 
     def __call__(self, x: Array, rng: np.random.Generator) -> Array:
