@@ -68,7 +68,8 @@ def main() -> None:
             p = model.forward(norm.transform(xb.astype(np.float32)), training=True, copy=False)
             model.backward(p, yb, loss, overwrite_p=True)
             opt.step(model.params())
-        rows.append((f"training step, 784-{'-'.join(map(str, layers))}-10 (reference)", per_epoch(step, batches)))
+        name = f"training step, 784-{'-'.join(map(str, layers))}-10 (reference)"
+        rows.append((name, per_epoch(step, batches)))
     lines = ["", f"Measured on {platform.machine()} ({platform.processor() or 'cpu'}), numpy "
              f"{np.__version__}, {args.batches} batches of {BATCH}, best of 3, scaled to "
              f"{EPOCH} images (seconds per epoch):", "",
