@@ -6,31 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import barenet as bn
-from barenet.checkpoint import load_checkpoint, load_trainer_state
 from barenet.cli import main
 from barenet.data.augment import RandomShift
 from barenet.data.augment_spec import Augmentation, augmentation_for, check_augment_spec, parse_augment
 from barenet.data.distort import RandomDistortion, affine_warp, bilinear_sample, gaussian_matrix
-from barenet.datasets import load_mnist
 from barenet.errors import BarenetError
-from barenet.preprocess import Normalizer, first_per_class, flatten
-from barenet.training import Checkpoint, Trainer
-from training_helpers import InterruptAt
+from core_helpers import shifted_reference
 
 FULL = "shift(2)+rotate(10)+scale(0.1)+shear(0.2)+translate(1)+elastic(34,4)"
 
 
 def images(b=6, h=28, w=28, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (b, h, w)).astype(np.uint8)
-
-
-def shifted_reference(image, dy, dx):
-    h, w = image.shape
-    out = np.zeros_like(image)
-    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-        image[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
-    return out
 
 
 def test_identity_parameters_reproduce_the_input_exactly():
@@ -133,35 +120,6 @@ def test_shift_option_is_shift_term():
     assert np.array_equal(a, b)
     with pytest.raises(BarenetError, match="both set a shift"):
         augmentation_for("shift(1)", (28, 28), shift=2)
-
-
-def small_mnist(per_class):
-    ds = load_mnist()
-    x, y = first_per_class(ds.x_train, ds.y_train, per_class)
-    return flatten(x), y
-
-
-def test_resume_with_distortions_is_bit_identical(tmp_path):
-    x, y = small_mnist(20)
-
-    def trainer(callbacks):
-        model = bn.MLP([784, 16, 10], dropout=0.2, seed=3)
-        return Trainer(model, "cross_entropy", bn.Adam(0.003), batch_size=32, epochs=4, seed=4,
-                       normalizer=Normalizer("255"), callbacks=callbacks,
-                       augment=parse_augment(FULL, (28, 28)), max_norm=2.0)
-
-    straight = trainer([])
-    straight.fit(x, y)
-    path = tmp_path / "ck.npz"
-    first = trainer([InterruptAt(3, 2), Checkpoint(path)])
-    with pytest.raises(KeyboardInterrupt):
-        first.fit(x, y)
-    resumed = trainer([Checkpoint(path)])
-    load_trainer_state(resumed, *load_checkpoint(path))
-    resumed.fit(x, y)
-    for a, b in zip(straight.model.get_weights(), resumed.model.get_weights(), strict=True):
-        assert np.array_equal(a, b)
-    assert straight.history.batch_loss == resumed.history.batch_loss
 
 
 def test_cli_and_toml_take_the_spec(tmp_path, capsys):

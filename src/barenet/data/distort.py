@@ -39,7 +39,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import BarenetError, DataError
+from ..errors import BarenetError
+from .augment import check_image_batch
 
 Array = np.ndarray
 
@@ -155,11 +156,8 @@ class RandomDistortion:
         return matrices, t, displacement
 
     def __call__(self, x: Array, rng: np.random.Generator) -> Array:
-        x = np.asarray(x)
+        x = check_image_batch(x, self.image_shape, "distortions")
         h, w = self.image_shape
-        if x.ndim not in (2, 3) or math.prod(x.shape[1:]) != h * w:
-            raise DataError(f"distortions of {h}x{w} images need a batch of shape (B, {h * w}) "
-                            f"or (B, {h}, {w}); got {x.shape}")
         matrices, t, displacement = self.draw(len(x), rng)
         out = affine_warp(x.reshape(-1, h, w), matrices, t, displacement)
         return out.reshape(x.shape)
