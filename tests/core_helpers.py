@@ -108,3 +108,23 @@ def mnist_like(n: int, rng: np.random.Generator) -> np.ndarray:
     """
     strokes = rng.uniform(0.5, 1.0, size=(n, 784))
     return np.where(rng.random((n, 784)) < 0.2, strokes, 0.0)
+
+
+def numerical_gradient(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """Central differences (f(x + h e_i) - f(x - h e_i)) / 2h of the scalar ``f`` at ``x``."""
+    numeric = np.empty_like(x, dtype=np.float64)
+    for idx in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[idx] += h
+        down[idx] -= h
+        numeric[idx] = (f(up) - f(down)) / (2 * h)
+    return numeric
+
+
+def shifted_reference(image, dy, dx):
+    """One (H, W) image moved by (dy, dx) with plain slicing, the uncovered pixels 0."""
+    h, w = image.shape
+    out = np.zeros_like(image)
+    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        image[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out

@@ -10,23 +10,15 @@ import pytest
 
 import barenet as bn
 from barenet.augment import RandomShift, random_shift_for
-from barenet.checkpoint import load_checkpoint, load_trainer_state
 from barenet.cli import main
+from barenet.data.augment_spec import parse_augment
 from barenet.datasets import load_mnist
 from barenet.errors import BarenetError, DataError
 from barenet.io import load_model
 from barenet.preprocess import Normalizer, first_per_class, flatten, iterate_minibatches
-from barenet.training import Checkpoint, Trainer
-from training_helpers import InterruptAt
-
-
-def shifted_reference(image, dy, dx):
-    """One (H, W) image moved by (dy, dx) with plain slicing, the uncovered pixels 0."""
-    h, w = image.shape
-    out = np.zeros_like(image)
-    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-        image[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
-    return out
+from barenet.training import Trainer
+from core_helpers import shifted_reference
+from training_helpers import InterruptAt, assert_resume_is_bit_identical
 
 
 @pytest.mark.parametrize("shape, m", [((28, 28), 2), ((8, 8), 1), ((5, 7), 3), ((6, 4), 3)])
@@ -188,28 +180,21 @@ def test_augmented_run_differs_and_is_reproducible():
     assert not all(np.array_equal(u, v) for u, v in zip(a, plain, strict=True))
 
 
-def test_resume_with_augmentation_is_bit_identical(tmp_path):
+@pytest.mark.parametrize("spec, max_norm", [
+    (None, None),  # RandomShift(2)
+    ("shift(2)+rotate(10)+scale(0.1)+shear(0.2)+translate(1)+elastic(34,4)", 2.0),
+])
+def test_resume_with_augmentation_is_bit_identical(tmp_path, spec, max_norm):
     x, y = small_mnist(20)
 
     def trainer(callbacks):
         model = bn.MLP([784, 16, 10], dropout=0.2, seed=3)
+        augment = RandomShift(2, (28, 28)) if spec is None else parse_augment(spec, (28, 28))
         return Trainer(model, "cross_entropy", bn.Adam(0.003), batch_size=32, epochs=4, seed=4,
-                       normalizer=Normalizer("255"), callbacks=callbacks,
-                       augment=RandomShift(2, (28, 28)))
+                       normalizer=Normalizer("255"), callbacks=callbacks, augment=augment,
+                       max_norm=max_norm)
 
-    straight = trainer([])
-    straight.fit(x, y)
-    path = tmp_path / "ck.npz"
-    first = trainer([InterruptAt(3, 2), Checkpoint(path)])
-    with pytest.raises(KeyboardInterrupt):
-        first.fit(x, y)
-    assert load_checkpoint(path)[0]["epoch"] == 2
-    resumed = trainer([Checkpoint(path)])
-    load_trainer_state(resumed, *load_checkpoint(path))
-    resumed.fit(x, y)
-    for a, b in zip(straight.model.get_weights(), resumed.model.get_weights(), strict=True):
-        assert np.array_equal(a, b)
-    assert straight.history.batch_loss == resumed.history.batch_loss
+    assert_resume_is_bit_identical(trainer, x, y, tmp_path / "ck.npz")
 
 
 RECIPE = ["--per-class", "40", "--layers", "16", "--epochs", "3", "--batch-size", "32",

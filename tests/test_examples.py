@@ -49,7 +49,7 @@ def one_blas_thread():
 
 
 def test_every_toml_file_is_listed_and_valid():
-    files = sorted(p.stem for p in EXAMPLES.glob("*.toml"))
+    files = sorted(p.stem for p in EXAMPLES.glob("*.toml") if not p.stem.startswith("record-"))  # records.py
     assert files == sorted(NAMES)
     assert set(LOSS_ONLY) | set(RUNS_ONLY) <= set(NAMES)
     for example in exercises.EXAMPLES:

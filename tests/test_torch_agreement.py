@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import barenet as bn
 from barenet.layers import ActivationLayer, Dense, Dropout, Param
+from barenet.nn.losses import Loss
 from core_helpers import HIDDEN, OUTPUT_LOSS_PAIRS, REDUCTIONS
 
 torch = pytest.importorskip("torch")
@@ -297,3 +298,21 @@ def test_sample_weighted_loss_and_gradients_agree_with_torch(output, loss_name, 
     for d, lin in zip(model.dense_layers, lins, strict=True):
         np.testing.assert_allclose(d.dW, lin.weight.grad.numpy().T, rtol=RTOL, atol=ATOL)
         np.testing.assert_allclose(d.db, lin.bias.grad.numpy(), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.35])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_label_smoothing_matches_torch_cross_entropy(smoothing, reduction):
+    """softmax + cross-entropy with label smoothing e: the value and dL/dz = (p - y') * scale
+    against F.cross_entropy(z, labels, label_smoothing=e) and autograd, float64."""
+    rng = np.random.default_rng(7)
+    z = rng.normal(size=(9, 5)) * 3
+    labels = rng.integers(0, 5, 9)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    loss = Loss("cross_entropy", reduction, smoothing)
+    zt = torch.tensor(z, requires_grad=True)
+    expected = F.cross_entropy(zt, torch.tensor(labels), reduction=reduction, label_smoothing=smoothing)
+    expected.backward()
+    np.testing.assert_allclose(loss.value(p, labels), expected.item(), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(loss.fused_gradient(p, labels), zt.grad.numpy(), rtol=1e-9, atol=ATOL)

@@ -34,7 +34,18 @@ from ..errors import BarenetError, DataError
 
 Array = np.ndarray
 
-__all__ = ["RandomShift", "random_shift_for"]
+__all__ = ["RandomShift", "check_image_batch", "random_shift_for"]
+
+
+def check_image_batch(x: Array, image_shape: Sequence[int], what: str) -> Array:
+    """``x`` as an array if it is a batch (B, H*W) or (B, H, W) of ``image_shape`` (H, W)
+    images; otherwise a :class:`DataError` saying what ``what`` needs."""
+    x = np.asarray(x)
+    h, w = image_shape
+    if x.ndim not in (2, 3) or math.prod(x.shape[1:]) != h * w:
+        raise DataError(f"{what} of {h}x{w} images need a batch of shape (B, {h * w}) "
+                        f"or (B, {h}, {w}); got {x.shape}")
+    return x
 
 
 class RandomShift:
@@ -71,11 +82,8 @@ class RandomShift:
         return f"RandomShift({self.max_shift}, image_shape={self.image_shape})"
 
     def __call__(self, x: Array, rng: np.random.Generator) -> Array:
-        x = np.asarray(x)
+        x = check_image_batch(x, self.image_shape, "random shifts")
         h, w = self.image_shape
-        if x.ndim not in (2, 3) or math.prod(x.shape[1:]) != h * w:
-            raise DataError(f"random shifts of {h}x{w} images need a batch of shape (B, {h * w}) "
-                            f"or (B, {h}, {w}); got {x.shape}")
         b, m = len(x), self.max_shift
         offsets = rng.integers(-m, m + 1, size=(b, 2)) if m else np.zeros((b, 2), dtype=np.int64)
         self.last_offsets = offsets

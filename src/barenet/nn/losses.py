@@ -25,6 +25,10 @@ row i of every gradient below is multiplied by s_i (sum) or s_i / S (mean) inste
 inside BCE's log(1 - p)), so there is no log(0) anywhere; eps is 1e-7 in float32
 and 1e-15 in float64, which caps one sample's loss at about 16 or 35 per output.
 
+Label smoothing (``label_smoothing`` e in [0, 1), cross-entropy only) trains on the target
+y' = (1 - e) y + e / C instead of y (C classes), so l_i = -sum_k y'_ik log p_ik and the fused
+gradient below becomes p - y'; e = 0 is the plain loss.
+
 Fused gradients. For the canonical pairs the gradient with respect to the output layer's
 *pre-activation* z collapses to ``p - y``:
 
@@ -128,6 +132,7 @@ class Loss:
 
     name: str
     reduction: str = "mean"
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         if self.name not in LOSS_NAMES:
@@ -138,6 +143,11 @@ class Loss:
             raise BarenetError(
                 f"unknown reduction {self.reduction!r}; choose one of: {', '.join(REDUCTIONS)}"
             )
+        if not 0 <= self.label_smoothing < 1:
+            raise BarenetError(f"label smoothing must be a number in [0, 1); got {self.label_smoothing!r}")
+        if self.label_smoothing and self.name != "cross_entropy":
+            raise BarenetError(f"label smoothing needs the cross_entropy loss (softmax output); "
+                               f"this run uses {self.name}")
 
     def _scale(self, n: int, sample_weight: Array | None = None,
                dtype: np.dtype | type = np.float64) -> float | Array:
@@ -153,7 +163,8 @@ class Loss:
     def per_sample(self, p: Array, y: Array) -> Array:
         """The (N,) vector of per-sample losses l_i. ``y``: labels (N,) or dense like ``p``."""
         p = np.asarray(p)
-        if self.name == "cross_entropy" and np.asarray(y).ndim == 1 and p.shape[1] > 1:
+        if (self.name == "cross_entropy" and np.asarray(y).ndim == 1 and p.shape[1] > 1
+                and not self.label_smoothing):
             labels = _labels_for(p, y)
             picked = p[np.arange(p.shape[0]), labels]
             return -np.log(np.clip(picked, _eps(p.dtype), None))
@@ -180,6 +191,9 @@ class Loss:
                     f"targets for {self.name} must lie in [0, 1] (class labels 0/1 for one "
                     f"output unit); got values from {low:g} to {high:g}"
                 )
+        if self.label_smoothing:
+            e = self.label_smoothing
+            t = (1 - e) * t + e / t.shape[1]
         return t
 
     def value(self, p: Array, y: Array, sample_weight: Array | None = None) -> float:
@@ -222,7 +236,7 @@ class Loss:
         scale = self._scale(p.shape[0], sample_weight, p.dtype)  # validates before writing
         if out is None:
             out = np.empty_like(p)
-        if y.ndim == 1 and p.shape[1] > 1:
+        if y.ndim == 1 and p.shape[1] > 1 and not self.label_smoothing:
             if out is not p:
                 np.copyto(out, p)
             out[np.arange(p.shape[0]), _labels_for(p, y)] -= 1
@@ -268,8 +282,8 @@ def _labels_for(p: Array, y: Array) -> Array:
     return _labels(y, p.shape[1])
 
 
-def get_loss(name: str | Loss, reduction: str = "mean") -> Loss:
+def get_loss(name: str | Loss, reduction: str = "mean", label_smoothing: float = 0.0) -> Loss:
     """A :class:`Loss` from its name (or pass one through unchanged)."""
     if isinstance(name, Loss):
         return name
-    return Loss(name, reduction)
+    return Loss(name, reduction, label_smoothing)

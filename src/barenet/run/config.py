@@ -77,7 +77,9 @@ TrainConfig = dataclasses.make_dataclass(
     the output that fits it); He init for ReLU layers, Xavier otherwise. ``batch_size`` is a
     positive integer or ``"full"``. ``shift`` > 0 moves each training image by a random
     (dy, dx) in [-shift, shift]^2 pixels, drawn anew every epoch
-    (:class:`barenet.augment.RandomShift`; it must be smaller than the image side). ``threads``
+    (:class:`barenet.augment.RandomShift`; it must be smaller than the image side), the same
+    as ``augment = "shift(N)"``; ``augment`` is the whole augmentation spec
+    (:mod:`barenet.data.augment_spec`). ``threads``
     is the BLAS thread count, or ``"auto"`` to measure the fastest at the start of a run
     (:mod:`barenet.threads`); the run's config.toml records the number used.
     """},

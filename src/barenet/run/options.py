@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.augment_spec import check_augment_spec
 from ..data.loader import DATASETS
 from ..data.preprocess import NORMALIZATIONS
 from ..errors import BarenetError
@@ -252,8 +253,13 @@ OPTION_LIST = (
     Option("val_fraction", "float", 0.1, "data", "validation split from the training data",
            low=0, high=1, high_open=True),
     Option("shift", "int", 0, "data",
-           "augmentation: random translation of each training image by up to N pixels per epoch",
+           "augmentation: random translation of each training image by up to N pixels per epoch "
+           "(the same as --augment 'shift(N)')",
            low=0, metavar="N", accepts="0 (off) or a positive number of pixels"),
+    Option("augment", "text", "none", "data",
+           'augmentation of each training batch, e.g. "shift(2)+rotate(10)+scale(0.1)+shear(0.2)'
+           '+elastic(34,4)" (terms: shift, rotate, scale, shear, translate, elastic; none: off)',
+           check_value=check_augment_spec, metavar="SPEC"),
     # model
     Option("layers", "ints", [192], "model", "hidden layer sizes, e.g. --layers 500 250",
            low=1, metavar="N"),
@@ -273,6 +279,13 @@ OPTION_LIST = (
            'initial biases: a number or an initializer spec like "uniform(-1,1)"',
            check_value=_check_bias, numbers_as_text=True),
     Option("dropout", "float", 0.0, "model", "drop probability after each hidden layer",
+           low=0, high=1, high_open=True),
+    Option("max_norm", "float", None, "model",
+           "max-norm constraint: after each step rescale each unit's incoming weights to an L2 "
+           "norm of at most C (Srivastava et al. 2014; e.g. 3); not set: off",
+           low=0, low_open=True, optional=True, metavar="C"),
+    Option("label_smoothing", "float", 0.0, "model",
+           "label smoothing of the cross-entropy targets: (1 - e) y + e / C",
            low=0, high=1, high_open=True),
     Option("dtype", "name", "float32", "model", "dtype of the weights and the arithmetic", choices=DTYPES),
     # optimization

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import __version__
 from ..data import Dataset, load_dataset
-from ..data.augment import random_shift_for
+from ..data.augment_spec import augmentation_for
 from ..data.preprocess import Normalizer, first_per_class, flatten, select_digits, stratified_split
 from ..errors import BarenetError, DivergenceError, ModelFileError
 from ..export.native import save_model
@@ -87,7 +87,8 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None) -> Prepare
 def check_fits(config: TrainConfig, data: PreparedData) -> None:
     """What the config asks of these data, before anything is written: the output/loss pairing
     for the real class count, a batch no larger than the training split, and the memory."""
-    resolve_head(config, data.n_classes)
+    _, loss_name, _ = resolve_head(config, data.n_classes)
+    Loss(loss_name, config.reduction, config.label_smoothing)  # label smoothing needs cross-entropy
     n_train = len(data.x_train)
     if config.batch_size != "full" and int(config.batch_size) > n_train:
         raise BarenetError(f"--batch-size {config.batch_size} is larger than the {n_train} training "
@@ -116,7 +117,7 @@ def build_model(config: TrainConfig, n_inputs: int, n_classes: int) -> tuple[MLP
     model = MLP([n_inputs, *config.layers, units], hidden=config.hidden, output=output,
                 init=config.init, bias_init=config.bias_init, dropout=config.dropout,
                 dtype=config.dtype, seed=config.seed)
-    return model, Loss(loss_name, config.reduction)
+    return model, Loss(loss_name, config.reduction, config.label_smoothing)
 
 
 @dataclass
@@ -179,7 +180,7 @@ def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: 
     config.validate()
     started = time.perf_counter()
     data = prepare_data(config, dataset)
-    augment = random_shift_for(config.shift, data.input_shape)
+    augment = augmentation_for(config.augment, data.input_shape, config.shift)
     check_fits(config, data)  # everything is checked before anything is written
     prepared = time.perf_counter()
     model, loss = build_model(config, data.x_train.shape[1], data.n_classes)
@@ -194,7 +195,7 @@ def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: 
     trainer = Trainer(model, loss, optimizer, batch_size=config.batch_size, epochs=config.epochs,
                       schedule=config.schedule, drop_last=config.drop_last, shuffle=config.shuffle,
                       seed=config.seed, normalizer=data.normalizer, callbacks=all_callbacks,
-                      augment=augment)
+                      augment=augment, max_norm=config.max_norm)
     # Everything is checked by now: only from here on is anything written.
     run_dir = _run_dir_for(out, write=write, resume=resume, overwrite=overwrite)
     checkpoint.path = run_dir / CHECKPOINT_NAME

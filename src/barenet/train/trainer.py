@@ -31,6 +31,7 @@ import numpy as np
 
 from ..data.preprocess import Augment, Normalizer, iterate_minibatches
 from ..errors import BarenetError, DivergenceError
+from ..nn.constraints import max_norm_
 from ..nn.losses import Loss, check_pairing, get_loss
 from ..nn.model import MLP
 from ..nn.optim import Optimizer, make_optimizer
@@ -59,7 +60,9 @@ class Trainer:
 
     ``augment`` (e.g. :class:`barenet.augment.RandomShift`) changes each raw training batch
     before normalization, drawing from the trainer's Generator (so checkpoints resume
-    bit-identically); validation and evaluation data are never augmented.
+    bit-identically); validation and evaluation data are never augmented. ``max_norm`` c
+    (None: off) projects each unit's incoming weights to norm <= c after every step
+    (:func:`barenet.nn.constraints.max_norm_`).
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class Trainer:
         schedule: Schedule | str | None = None, shuffle: bool = True, drop_last: bool = False,
         seed: int | None = None, normalizer: Normalizer | None = None,
         callbacks: Sequence[Any] = (), track_norms: bool = True, augment: Augment | None = None,
+        max_norm: float | None = None,
     ) -> None:
         self.model = model
         self.loss = get_loss(loss)
@@ -87,6 +91,7 @@ class Trainer:
         self.rng = np.random.default_rng(self.seed)
         self.normalizer = normalizer
         self.augment = augment
+        self.max_norm = max_norm
         self.callbacks = list(callbacks)
         self.track_norms = track_norms
         self.history = History()
@@ -191,6 +196,9 @@ class Trainer:
                         g = layer.dW.reshape(-1)
                         grad_norm_sum[i] += math.sqrt(float(np.dot(g, g)))
                 self.optimizer.step(params)
+                if self.max_norm is not None:
+                    for layer in dense:
+                        max_norm_(layer.W, self.max_norm)
                 size = len(yb)
                 per_sample = value if self.loss.reduction == "sum" else value * size
                 loss_sum += per_sample
@@ -235,10 +243,10 @@ def fit(model: MLP, x: Array, y: Array, *, loss: Loss | str = "cross_entropy",
         shuffle: bool = True, drop_last: bool = False, seed: int | None = None,
         normalizer: Normalizer | None = None, validation: tuple[Array, Array] | None = None,
         callbacks: Sequence[Any] = (), track_norms: bool = True,
-        augment: Augment | None = None) -> History:
+        augment: Augment | None = None, max_norm: float | None = None) -> History:
     """Train ``model`` on (x, y); see :class:`Trainer`. Returns the :class:`History`."""
     trainer = Trainer(model, loss, optimizer, lr=lr, batch_size=batch_size, epochs=epochs,
                       schedule=schedule, shuffle=shuffle, drop_last=drop_last, seed=seed,
                       normalizer=normalizer, callbacks=callbacks, track_norms=track_norms,
-                      augment=augment)
+                      augment=augment, max_norm=max_norm)
     return trainer.fit(x, y, validation)

@@ -1,0 +1,87 @@
+"""Cost per epoch (60000 images) of each augmentation term, against one training epoch.
+
+Each spec is applied to ``--batches`` batches of 128 raw MNIST images (uint8, from the
+packaged training set); the time per image times 60000 is the cost per epoch. The reference
+is the forward + backward + Adam step of the record networks (784-800-10 and 3 x 1024 ReLU)
+on the same batches. Writes the table into docs/performance.md (block "augment cost").
+
+    PYTHONPATH=src python benchmarks/augment_cost.py [--batches 40] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from doc_block import write_block  # noqa: E402
+
+import barenet as bn  # noqa: E402
+from barenet.data.augment_spec import parse_augment  # noqa: E402
+from barenet.datasets import load_mnist  # noqa: E402
+from barenet.nn.losses import Loss  # noqa: E402
+from barenet.preprocess import Normalizer, flatten  # noqa: E402
+
+SPECS = ("shift(2)", "translate(2)", "rotate(10)", "scale(0.1)", "shear(0.2)", "elastic(34,4)",
+         "rotate(10)+scale(0.1)+shear(0.2)", "shift(2)+rotate(10)+scale(0.1)+shear(0.2)+elastic(34,4)")
+BATCH, EPOCH = 128, 60000
+
+
+def per_epoch(run, batches) -> float:
+    """Seconds per 60000 images of ``run(batch)``, best of three passes over ``batches``."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for xb in batches:
+            run(xb)
+        best = min(best, time.perf_counter() - start)
+    return best / (len(batches) * BATCH) * EPOCH
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    x = flatten(load_mnist().x_train[:args.batches * BATCH])
+    y = load_mnist().y_train[:args.batches * BATCH]
+    batches = np.split(x, args.batches)
+    rows = []
+    for spec in SPECS:
+        aug = parse_augment(spec, (28, 28))
+        rng = np.random.default_rng(0)
+        rows.append((f"`{spec}`", per_epoch(lambda xb, aug=aug, rng=rng: aug(xb, rng), batches)))
+    norm = Normalizer("255")
+    for layers in ([800], [1024, 1024, 1024]):
+        model = bn.MLP([784, *layers, 10], seed=0)
+        opt, loss = bn.Adam(1e-3), Loss("cross_entropy")
+        labels = np.split(y, args.batches)
+        pairs = iter(range(10 ** 9))
+
+        def step(xb, model=model, opt=opt, loss=loss, labels=labels, pairs=pairs):
+            yb = labels[next(pairs) % len(labels)]
+            p = model.forward(norm.transform(xb.astype(np.float32)), training=True, copy=False)
+            model.backward(p, yb, loss, overwrite_p=True)
+            opt.step(model.params())
+        name = f"training step, 784-{'-'.join(map(str, layers))}-10 (reference)"
+        rows.append((name, per_epoch(step, batches)))
+    lines = ["", f"Measured on {platform.machine()} ({platform.processor() or 'cpu'}), numpy "
+             f"{np.__version__}, {args.batches} batches of {BATCH}, best of 3, scaled to "
+             f"{EPOCH} images (seconds per epoch):", "",
+             "| augmentation | s / epoch |", "|---|---:|"]
+    lines += [f"| {name} | {seconds:.2f} |" for name, seconds in rows]
+    lines.append("")
+    for name, seconds in rows:
+        print(f"{seconds:8.2f} s/epoch  {name}")
+    if not args.no_write:
+        write_block(Path(__file__).parent.parent / "docs" / "performance.md", "augment cost",
+                    "benchmarks/augment_cost.py", lines)
+
+
+if __name__ == "__main__":
+    main()
