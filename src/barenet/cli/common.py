@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,16 @@ def positive_float(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
+
+
+def add_command(sub: Any, name: str, handler: Callable[[argparse.Namespace], int], help: str,
+                **kwargs: Any) -> argparse.ArgumentParser:
+    """The subcommand ``name``: its parser, with the shared ``--quiet``/``--json`` flags,
+    dispatching to ``handler`` (Namespace -> exit status)."""
+    parser = sub.add_parser(name, help=help, **kwargs)
+    add_output_flags(parser)
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def add_output_flags(p: argparse.ArgumentParser) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import add_output_flags, console_for, print_json
+from .common import add_command, console_for, print_json
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("export", help="write a model as ONNX, as a playground page, or as .npz")
+    p = add_command(sub, "export", cmd_export,
+                    help="write a model as ONNX, as a playground page, or as .npz")
     p.add_argument("model", help="a run directory or a model.npz file")
     p.add_argument("--format", choices=("onnx", "html", "npz"), default="onnx",
                    help="onnx: one graph with the input scaling (needs barenet[onnx]); html: a "
@@ -20,8 +21,6 @@ def add_parser(sub: Any) -> None:
                    help="onnx: the input's element type (float: the model's dtype)")
     p.add_argument("--input-shape", choices=("flat", "image"), default="flat",
                    help="onnx: the input's shape, (N, 784) or (N, 28, 28)")
-    add_output_flags(p)
-    p.set_defaults(handler=cmd_export)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import BarenetError
 from ..run.options import OPTIONS
-from .common import add_output_flags, console_for, positive_float, print_json
+from .common import add_command, console_for, positive_float, print_json
 from .options import add_flag, flag_value
 
 #: The checked copy of a run's network: this many inputs and at most this many units per layer.
@@ -19,7 +19,8 @@ RUN_WIDTH = 5
 
 
 def add_parser(sub: Any) -> None:
-    gc = sub.add_parser("gradcheck", help="verify every gradient numerically (exit 1 on failure)")
+    gc = add_command(sub, "gradcheck", cmd_gradcheck,
+                     help="verify every gradient numerically (exit 1 on failure)")
     gc.add_argument("run", nargs="?", help="a run directory: check its architecture (default: a matrix of "
                     "every activation, output and loss)")
     gc.add_argument("--layers", type=int, nargs="+", default=[5, 4], metavar="N",
@@ -27,8 +28,6 @@ def add_parser(sub: Any) -> None:
     gc.add_argument("--tolerance", type=positive_float, default=1e-6,
                     help="largest relative error allowed, > 0 (default 1e-06)")
     add_flag(gc, OPTIONS["seed"], default="0")
-    add_output_flags(gc)
-    gc.set_defaults(handler=cmd_gradcheck)
 
 
 def run_rows(run_dir: str, seed: int = 0) -> tuple[list[dict], str]:

@@ -10,31 +10,28 @@ from typing import Any
 import numpy as np
 
 from ..errors import BarenetError
-from .common import add_output_flags, console_for, model_path, positive_int, print_json
+from .common import add_command, console_for, model_path, positive_int, print_json
 
 
 def add_parsers(sub: Any) -> None:
-    ev = sub.add_parser("evaluate", help="accuracy, confusion matrix and per-class table of a model")
+    ev = add_command(sub, "evaluate", cmd_evaluate,
+                     help="accuracy, confusion matrix and per-class table of a model")
     ev.add_argument("model", help="a model.npz file or a run directory")
     ev.add_argument("--data",
                     help="a directory of MNIST-format files or an .npz (default: the model's test set)")
     ev.add_argument("--dataset", help="evaluate on this built-in data set instead")
     ev.add_argument("--split", choices=("test", "train"), default="test")
-    add_output_flags(ev)
-    ev.set_defaults(handler=cmd_evaluate)
 
-    pr = sub.add_parser("predict", help="label images (PNG/JPEG, .npy arrays, IDX files)")
+    pr = add_command(sub, "predict", cmd_predict,
+                     help="label images (PNG/JPEG, .npy arrays, IDX files)")
     pr.add_argument("model", help="a model.npz file or a run directory")
     pr.add_argument("files", nargs="+", help="images, .npy or IDX files")
     pr.add_argument("--top", type=positive_int, default=1, metavar="K",
                     help="show the K most likely classes (default 1)")
-    add_output_flags(pr)
-    pr.set_defaults(handler=cmd_predict)
 
-    info = sub.add_parser("info", help="a model's summary and training configuration")
+    info = add_command(sub, "info", cmd_info,
+                       help="a model's summary and training configuration")
     info.add_argument("model", help="a model.npz file or a run directory")
-    add_output_flags(info)
-    info.set_defaults(handler=cmd_info)
 
 
 def load_for_inference(path: str) -> tuple[Any, dict[str, Any], Any, list[str]]:

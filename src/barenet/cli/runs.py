@@ -5,28 +5,25 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import add_output_flags, console_for, positive_int, print_json
+from .common import add_command, console_for, positive_int, print_json
 
 
 def add_parsers(sub: Any) -> None:
-    rp = sub.add_parser("report", help="rebuild a run's figures and self-contained report.html")
+    rp = add_command(sub, "report", cmd_report,
+                     help="rebuild a run's figures and self-contained report.html")
     rp.add_argument("run", help="a run directory")
-    add_output_flags(rp)
-    rp.set_defaults(handler=cmd_report)
 
-    ins = sub.add_parser("inspect", help="print the worst predictions and write the image grids")
+    ins = add_command(sub, "inspect", cmd_inspect,
+                      help="print the worst predictions and write the image grids")
     ins.add_argument("run", help="a run directory")
     ins.add_argument("--top", "-k", type=positive_int, default=10, metavar="K",
                      help="how many worst predictions (default 10)")
     ins.add_argument("--split", choices=("test", "validation", "train"),
                      help="which split (default: test, else validation)")
-    add_output_flags(ins)
-    ins.set_defaults(handler=cmd_inspect)
 
-    dg = sub.add_parser("diagnose", help="explain why a run does not learn, and how to fix it")
+    dg = add_command(sub, "diagnose", cmd_diagnose,
+                     help="explain why a run does not learn, and how to fix it")
     dg.add_argument("run", help="a run directory")
-    add_output_flags(dg)
-    dg.set_defaults(handler=cmd_diagnose)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BarenetError
-from .common import add_output_flags, console_for, print_json
+from .common import add_command, console_for, print_json
 from .options import add_search_flags
 
 
 def add_parser(sub: Any) -> None:
-    se = sub.add_parser(
-        "search", help="grid or random hyperparameter search on a validation split",
+    se = add_command(sub, "search", cmd_search,
+                     help="grid or random hyperparameter search on a validation split",
         description="Each option takes one value (fixed) or several (searched), e.g. "
                     "--lr 0.1 0.01 --batch-size 100 1000 --layers 500,250 512,250,50")
     se.add_argument("--config", help="base options from a TOML file")
@@ -27,8 +27,6 @@ def add_parser(sub: Any) -> None:
     se.add_argument("--search-seed", type=int, default=0, help="seed of the random search (default: 0)")
     se.add_argument("--no-report", action="store_true", help="skip the best run's figures and report")
     add_search_flags(se)
-    add_output_flags(se)
-    se.set_defaults(handler=cmd_search)
 
 
 def cmd_search(args: argparse.Namespace) -> int:

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BarenetError
-from .common import add_output_flags, console_for, print_json
+from .common import add_command, console_for, print_json
 from .options import add_train_flags, train_values
 
 
 def add_parser(sub: Any) -> None:
-    train = sub.add_parser("train", help="train a network (default: 10-class MNIST, strong recipe)")
+    train = add_command(sub, "train", cmd_train,
+                        help="train a network (default: 10-class MNIST, strong recipe)")
     train.add_argument("--config", help="read options from a TOML file (flags override it)")
     train.add_argument("--out", help="run directory (default: runs/<timestamp>)")
     train.add_argument("--overwrite", action="store_true",
@@ -28,8 +29,6 @@ def add_parser(sub: Any) -> None:
     train.add_argument("--resume", metavar="RUN",
                        help="continue an interrupted run from RUN/checkpoint.npz, bit for bit")
     add_train_flags(train)
-    add_output_flags(train)
-    train.set_defaults(handler=cmd_train)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

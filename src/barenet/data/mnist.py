@@ -1,6 +1,6 @@
 """MNIST, shipped inside barenet: 60000 training and 10000 test images, 28 x 28, uint8.
 
-The four official IDX files live gzipped in ``barenet/datasets/data/`` (with their licence).
+The four official IDX files live gzipped in ``barenet/data/mnist/`` (with their licence).
 :func:`load_mnist` checks each file's SHA-256 (of the uncompressed bytes, the official values)
 and caches the decoded arrays in-process, read-only: the first call takes about 0.3 s, later
 calls are free.
