@@ -20,6 +20,8 @@ from barenet.nn.model import MLP
 from barenet.run.exports import inference_parts
 from barenet.train.trainer import fit, predict_proba_batched
 
+pytestmark = pytest.mark.slow  # each module fixture trains models and runs onnxruntime on 10000 images
+
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 

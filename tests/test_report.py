@@ -17,6 +17,8 @@ from barenet.report import write_figures_and_report
 from barenet.runner import train_run
 from browser import headless_command
 
+pytestmark = pytest.mark.slow  # the module's run fixture trains and writes a report
+
 # Counts the images that failed to decode once the page has loaded; read back from the dumped DOM.
 PROBE = """<script>window.addEventListener('load', function () {
   var images = Array.prototype.slice.call(document.images);

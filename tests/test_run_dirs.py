@@ -114,6 +114,7 @@ def test_concurrent_trainings_without_out_all_survive(tmp_path):
         assert read_toml(run / "config.toml")["per_class"] == 5
 
 
+@pytest.mark.slow
 def test_an_existing_out_is_refused_unless_overwrite(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", *FAST, "--epochs", "2", "--out", str(out)]) == 0  # with a report
@@ -197,6 +198,7 @@ def test_resume_refuses_an_edited_config(tmp_path, capsys):
     assert load_checkpoint(run / "checkpoint.npz")[0]["epoch"] == 1  # nothing trained
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("report", [False, True], ids=["no-report", "report"])
 def test_resume_keeps_the_original_report_choice(report, tmp_path):
     run = _interrupted(tmp_path, report=report)

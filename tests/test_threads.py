@@ -129,6 +129,7 @@ def test_cli_rejects_a_bad_thread_count_in_one_line(capsys):
     assert err.count("\n") == 0 and "--threads must be" in err
 
 
+@pytest.mark.slow
 def test_an_auto_run_is_repeated_with_the_count_it_chose_not_a_new_measurement(tmp_path, capsys,
                                                                                monkeypatch):
     """--threads auto may choose differently on a busy machine; RUN/config.toml pins the count

@@ -43,6 +43,7 @@ def labels_200(tmp_path_factory) -> tuple[Path, Path]:
 
 
 # ============================================================================ evaluate
+@pytest.mark.slow
 def test_evaluate_defaults_to_the_data_the_run_used(labels_200, capsys):
     run, data = labels_200
     capsys.readouterr()
