@@ -32,7 +32,7 @@ import exercises  # noqa: E402  (the module beside this script)
 
 from barenet import __version__  # noqa: E402
 from barenet.config import TrainConfig  # noqa: E402
-from barenet.files.jsonsafe import finite_json  # noqa: E402
+from barenet.files.jsonsafe import json_text  # noqa: E402
 from barenet.threads import blas_threads as barenet_threads  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,7 +105,7 @@ def run_one(example: exercises.Example, runs: Path, quick: bool) -> dict[str, An
         if "val_accuracy" in history.last and history.last["val_accuracy"] is not None:
             summary["val_accuracy_by_epoch"] = history.column("val_accuracy")
     out.mkdir(parents=True, exist_ok=True)
-    (out / SUMMARY).write_text(json.dumps(finite_json(summary), indent=2))
+    (out / SUMMARY).write_text(json_text(summary, indent=2))
     if log:
         (out / "printed.txt").write_text("\n".join(log) + "\n")
     shown = summary.get("metrics", {})

@@ -8,14 +8,12 @@ it as one line ``barenet: error: ...`` on stderr and exits with :data:`EXIT_USAG
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from ..errors import BarenetError
-from ..files.jsonsafe import finite_json
+from ..files.jsonsafe import json_text
 
 EXIT_USAGE = 2
 
@@ -84,11 +82,4 @@ def _broken_pipe() -> None:
 
 def print_json(data: Any) -> None:
     """``data`` as indented JSON on stdout, non-finite floats as null."""
-    print(json.dumps(finite_json(data), indent=2))
-
-
-def model_path(path: str) -> Path:
-    """The model.npz a path names: the file itself, or ``RUN/model.npz`` for a run directory."""
-    from ..run.exports import model_file
-
-    return model_file(path)
+    print(json_text(data, indent=2))

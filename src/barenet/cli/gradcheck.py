@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import BarenetError
 from ..run.options import OPTIONS
+from ..run.outdir import CONFIG_NAME
 from .common import add_command, console_for, positive_float, print_json
 from .options import add_flag, flag_value
 
@@ -41,10 +42,10 @@ def run_rows(run_dir: str, seed: int = 0) -> tuple[list[dict], str]:
     from ..run.runner import resolve_head
 
     path = Path(run_dir)
-    if not (path / "config.toml").exists():
-        raise BarenetError(f"{path / 'config.toml'} not found; give a run directory written by "
+    if not (path / CONFIG_NAME).exists():
+        raise BarenetError(f"{path / CONFIG_NAME} not found; give a run directory written by "
                            "`barenet train --out DIR`")
-    config = make_config(read_toml(path / "config.toml"))
+    config = make_config(read_toml(path / CONFIG_NAME))
     n_classes = 2 if config.digits else 10
     output, loss_name, units = resolve_head(config, n_classes)
     units = min(units, RUN_WIDTH)

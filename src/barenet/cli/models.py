@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import BarenetError
-from .common import add_command, console_for, model_path, positive_int, print_json
+from ..run.outdir import model_file
+from .common import add_command, console_for, positive_int, print_json
 
 
 def add_parsers(sub: Any) -> None:
@@ -201,7 +202,7 @@ def _check_info_sections(path: Any, meta: dict[str, Any]) -> None:
 def cmd_info(args: argparse.Namespace) -> int:
     from ..export.native import load_model
 
-    path = model_path(args.model)
+    path = model_file(args.model)
     model, meta = load_model(path)
     _check_info_sections(path, meta)
     if args.json:

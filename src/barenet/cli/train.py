@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BarenetError
+from ..run.outdir import CHECKPOINT_NAME, CONFIG_NAME
 from .common import add_command, console_for, print_json
 from .options import add_train_flags, train_values
 
@@ -43,7 +44,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise BarenetError("--resume continues a run exactly as it was configured; "
                                f"drop {', '.join(given) or '--config/--out/--overwrite'}")
         out: Path | None = _resume_dir(args.resume)
-        config = make_config(read_toml(out / "config.toml"))
+        config = make_config(read_toml(out / CONFIG_NAME))
     else:
         file_options = read_toml(args.config) if args.config else {}
         config = make_config(file_options, **overrides)
@@ -74,7 +75,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         if not claimed:
             raise
-        checkpoint = claimed[0] / "checkpoint.npz"
+        checkpoint = claimed[0] / CHECKPOINT_NAME
         if checkpoint.exists():
             print(f"barenet: interrupted; the last completed epoch is saved in {checkpoint}. "
                   f"Resume with: barenet train --resume {claimed[0]}", file=sys.stderr)
@@ -104,8 +105,8 @@ def _resume_dir(given: str) -> Path:
     if not run.is_dir():
         raise BarenetError(f"--resume {given}: the run directory does not exist; give the "
                            "directory of an interrupted run (the --out of barenet train)")
-    if not (run / "config.toml").is_file():
-        raise BarenetError(f"--resume {given}: {run / 'config.toml'} not found; is {given} a run "
+    if not (run / CONFIG_NAME).is_file():
+        raise BarenetError(f"--resume {given}: {run / CONFIG_NAME} not found; is {given} a run "
                            "directory written by barenet train?")
     return run
 

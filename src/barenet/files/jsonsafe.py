@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -15,3 +16,8 @@ def finite_json(value: Any) -> Any:
     if isinstance(value, list):
         return [finite_json(v) for v in value]
     return value
+
+
+def json_text(value: Any, indent: int | None = None) -> str:
+    """``value`` as JSON text, every non-finite float written as null (:func:`finite_json`)."""
+    return json.dumps(finite_json(value), indent=indent)

@@ -26,20 +26,10 @@ from ..data.preprocess import Normalizer, select_digits
 from ..errors import BarenetError
 from ..export.native import load_model
 from ..files.atomic import write_bytes, write_text
-from .outdir import ONNX_NAME, PLAYGROUND_NAME
+from .outdir import MODEL_NAME, ONNX_NAME, PLAYGROUND_NAME, model_file
 
 FORMATS = {"onnx": ".onnx", "html": ".html", "npz": ".npz"}
 DEFAULT_NAMES = {"onnx": ONNX_NAME, "html": PLAYGROUND_NAME}
-
-
-def model_file(path: str | os.PathLike) -> Path:
-    """The model.npz a path names: the file itself, or ``RUN/model.npz`` for a run directory."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "model.npz"
-    if not p.exists():
-        raise BarenetError(f"model file {p} not found; give a model.npz file or a run directory")
-    return p
 
 
 def inference_parts(path: str | os.PathLike) -> tuple[Any, dict[str, Any], Normalizer, list[str]]:
@@ -127,7 +117,7 @@ def export_run(source: str | os.PathLike, fmt: str, out: str | os.PathLike | Non
     from ..export.playground import playground_html
 
     samples, labels = sample_digits(meta)
-    title = model_path.parent.name if model_path.name == "model.npz" else model_path.stem
+    title = model_path.parent.name if model_path.name == MODEL_NAME else model_path.stem
     write_text(path, playground_html(model, normalizer, classes, samples, labels, title=title))
     return path
 

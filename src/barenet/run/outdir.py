@@ -26,17 +26,30 @@ RUNS_ROOT = Path("runs")
 CONFIG_NAME = "config.toml"
 MODEL_NAME = "model.npz"
 CHECKPOINT_NAME = "checkpoint.npz"
+HISTORY_CSV = "history.csv"
+HISTORY_JSON = "history.json"
+METRICS_NAME = "metrics.json"
 REPORT_NAME = "report.html"
 PLAYGROUND_NAME = "playground.html"  #: written with the report, and by barenet export --format html
 ONNX_NAME = "model.onnx"  #: barenet export --format onnx, by default
 FIGURES_DIR = "figures"
 #: The files ``barenet train`` and ``barenet report`` write at the top of a run directory.
-RUN_FILES = (CONFIG_NAME, MODEL_NAME, CHECKPOINT_NAME, "history.csv", "history.json",
-             "metrics.json", REPORT_NAME, PLAYGROUND_NAME, ONNX_NAME)
+RUN_FILES = (CONFIG_NAME, MODEL_NAME, CHECKPOINT_NAME, HISTORY_CSV, HISTORY_JSON,
+             METRICS_NAME, REPORT_NAME, PLAYGROUND_NAME, ONNX_NAME)
 #: The file whose exclusive creation claims a directory for one run.
 CLAIM_FILE = CONFIG_NAME
 #: Collisions tried before giving up on a timestamp name (a thousand runs in one second).
 MAX_SUFFIX = 1000
+
+
+def model_file(path: str | os.PathLike) -> Path:
+    """The model file a path names: the file itself, or ``RUN/model.npz`` for a run directory."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / MODEL_NAME
+    if not p.exists():
+        raise BarenetError(f"model file {p} not found; give a model.npz file or a run directory")
+    return p
 
 
 def _is_temporary(name: str) -> bool:

@@ -28,7 +28,7 @@ from ..nn.model import MLP
 from ..train.history import History
 from .config import make_config, read_toml
 from .exports import write_playground
-from .outdir import FIGURES_DIR, REPORT_NAME
+from .outdir import CONFIG_NAME, FIGURES_DIR, HISTORY_JSON, METRICS_NAME, MODEL_NAME, REPORT_NAME
 from .report_html import FIGURES
 
 #: Samples used for grids, worst predictions and activation histograms (enough, and fast).
@@ -76,19 +76,20 @@ def load_run(run_dir: str | Path, *, with_data: bool = True) -> RunView:
     if not run_dir.is_dir():
         raise BarenetError(f"run directory {run_dir} not found; give a directory written by "
                            "`barenet train --out DIR`")
-    config_path = run_dir / "config.toml"
+    config_path = run_dir / CONFIG_NAME
     if not config_path.exists():
         raise BarenetError(f"{config_path} not found; is {run_dir} a run directory?")
     config = make_config(read_toml(config_path))
-    metrics = read_json(run_dir / "metrics.json")
+    metrics = read_json(run_dir / METRICS_NAME)
     diverged = isinstance(metrics, dict) and bool(metrics.get("diverged"))
-    history_path = run_dir / "history.json"
+    history_path = run_dir / HISTORY_JSON
     history = History.load_json(history_path) if history_path.exists() or not diverged else History()
     model = None
-    if (run_dir / "model.npz").exists():
-        model, _meta = load_model(run_dir / "model.npz")
+    model_path = run_dir / MODEL_NAME
+    if model_path.exists():
+        model, _meta = load_model(model_path)
     elif not diverged:
-        raise BarenetError(f"{run_dir / 'model.npz'} not found; is {run_dir} a run directory?")
+        raise BarenetError(f"{model_path} not found; is {run_dir} a run directory?")
     view = RunView(run_dir, config.to_dict(), history, metrics, model)
     if with_data:
         try:

@@ -23,7 +23,7 @@ from ..data.preprocess import Normalizer, first_per_class, flatten, select_digit
 from ..errors import BarenetError, DivergenceError, ModelFileError
 from ..export.native import save_model
 from ..files.atomic import write_text
-from ..files.jsonsafe import finite_json
+from ..files.jsonsafe import json_text
 from ..files.safe_read import summary
 from ..inspect.metrics import binary_outcomes, classification_report
 from ..nn.losses import Loss
@@ -34,7 +34,16 @@ from ..train.threads import blas_threads, resolve_threads
 from ..train.trainer import Checkpoint, EarlyStopping, Trainer, evaluate, predicted_labels
 from .config import TrainConfig, resolve_head
 from .memory import check_memory
-from .outdir import CHECKPOINT_NAME, MODEL_NAME, RUNS_ROOT, claim_run_dir
+from .outdir import (
+    CHECKPOINT_NAME,
+    CONFIG_NAME,
+    HISTORY_CSV,
+    HISTORY_JSON,
+    METRICS_NAME,
+    MODEL_NAME,
+    RUNS_ROOT,
+    claim_run_dir,
+)
 
 
 @dataclass
@@ -202,7 +211,7 @@ def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: 
     if on_run_dir is not None:
         on_run_dir(run_dir)
     if write and not resume:
-        config.save(run_dir / "config.toml")  # first, so an interrupted run can be resumed
+        config.save(run_dir / CONFIG_NAME)  # first, so an interrupted run can be resumed
     recorded = dict(run_options or {})
     if resume:
         recorded = _resume(trainer, run_dir / CHECKPOINT_NAME, config)
@@ -210,7 +219,7 @@ def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: 
     first_layer = (min(batch, len(data.x_train)), model.n_inputs, model.sizes[1])
     config = replace(config, threads=resolve_threads(config.threads, first_layer))
     if write and not resume:
-        config.save(run_dir / "config.toml")  # again, with the thread count "auto" chose
+        config.save(run_dir / CONFIG_NAME)  # again, with the thread count "auto" chose
     checkpoint.run = {"config": config.to_dict(), "options": recorded}
     with blas_threads(config.threads):
         validation = (data.x_val, data.y_val) if data.x_val is not None else None
@@ -272,8 +281,8 @@ def _kept_if_failing(step: Callable[[], Any], model_file: Path | None) -> Any:
 
 def _changed_options(recorded: dict[str, Any], config: TrainConfig) -> list[str]:
     """``"name: old -> new"`` for each option of ``config`` that differs from ``recorded``."""
-    now = json.loads(json.dumps(finite_json(config.to_dict())))
-    before = json.loads(json.dumps(finite_json(recorded)))
+    now = json.loads(json_text(config.to_dict()))
+    before = json.loads(json_text(recorded))
     return [f"{key}: {before.get(key)!r} -> {now.get(key)!r}"
             for key in sorted(set(now) | set(before)) if now.get(key) != before.get(key)]
 
@@ -322,13 +331,13 @@ def _keep_last_good(exc: DivergenceError, trainer: Trainer, config: TrainConfig,
                                "last_good_epoch": epoch, "model_saved": epoch > 0}
     _make_run_dir(run_dir)
     if epoch > 0:
-        save_model(run_dir / "model.npz", trainer.model, model_metadata(config, data, loss))
-        trainer.history.save_csv(run_dir / "history.csv")
-        trainer.history.save_json(run_dir / "history.json")
+        save_model(run_dir / MODEL_NAME, trainer.model, model_metadata(config, data, loss))
+        trainer.history.save_csv(run_dir / HISTORY_CSV)
+        trainer.history.save_json(run_dir / HISTORY_JSON)
         kept = f" The model after the last good epoch ({epoch}) is saved in {run_dir / 'model.npz'}."
     else:
         kept = " No epoch finished before that, so there is no model to keep."
-    write_text(run_dir / "metrics.json", json.dumps(finite_json(metrics), indent=2))
+    write_text(run_dir / METRICS_NAME, json_text(metrics, indent=2))
     return DivergenceError(f"{exc}.{kept}" if not str(exc).endswith(".") else f"{exc}{kept}")
 
 
@@ -346,8 +355,8 @@ def write_run(result: RunResult, config: TrainConfig, run_dir: Path, *, with_mod
     _make_run_dir(run_dir)
     if with_model:
         save_model(run_dir / MODEL_NAME, result.model, result.metadata)
-    config.save(run_dir / "config.toml")
-    result.history.save_csv(run_dir / "history.csv")
-    result.history.save_json(run_dir / "history.json")
-    write_text(run_dir / "metrics.json", json.dumps(finite_json(result.metrics), indent=2))
+    config.save(run_dir / CONFIG_NAME)
+    result.history.save_csv(run_dir / HISTORY_CSV)
+    result.history.save_json(run_dir / HISTORY_JSON)
+    write_text(run_dir / METRICS_NAME, json_text(result.metrics, indent=2))
     return run_dir

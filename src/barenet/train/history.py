@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 from ..errors import BarenetError
 from ..files.atomic import write_text
-from ..files.jsonsafe import finite_json
+from ..files.jsonsafe import json_text
 from ..files.safe_read import read_json
 
 
@@ -105,7 +104,7 @@ class History:
             raise BarenetError(f"{path}: {exc}; use the file barenet train wrote") from None
 
     def save_json(self, path: str | Path) -> None:
-        write_text(path, json.dumps(finite_json(self.to_dict())))
+        write_text(path, json_text(self.to_dict()))
 
     def _repr_png_(self) -> bytes | None:
         """Jupyter shows a History as its loss and accuracy curves
