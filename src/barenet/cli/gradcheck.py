@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import BarenetError
 from ..run.options import OPTIONS
-from ..run.outdir import CONFIG_NAME
+from ..run.outdir import CONFIG_NAME, MODEL_NAME
 from .common import add_command, console_for, positive_float, print_json
 from .options import add_flag, flag_value
 
@@ -35,6 +35,7 @@ def run_rows(run_dir: str, seed: int = 0) -> tuple[list[dict], str]:
     """Gradient checks of a run's architecture: (rows like gradcheck_matrix's, description)."""
     import numpy as np
 
+    from ..export.native import load_model
     from ..nn.gradcheck import gradcheck
     from ..nn.losses import Loss
     from ..nn.model import MLP
@@ -46,8 +47,12 @@ def run_rows(run_dir: str, seed: int = 0) -> tuple[list[dict], str]:
         raise BarenetError(f"{path / CONFIG_NAME} not found; give a run directory written by "
                            "`barenet train --out DIR`")
     config = make_config(read_toml(path / CONFIG_NAME))
-    n_classes = 2 if config.digits else 10
-    output, loss_name, units = resolve_head(config, n_classes)
+    trained, meta = load_model(path / MODEL_NAME) if (path / MODEL_NAME).exists() else (None, {})
+    if trained is not None and isinstance(meta.get("loss"), dict):  # the head the run trained
+        output, units, loss = trained.output, trained.n_outputs, Loss(**meta["loss"])
+    else:  # no model (it diverged before its first epoch): the configuration's head
+        output, loss_name, units = resolve_head(config, 2 if config.digits else 10)
+        loss = Loss(loss_name, config.reduction, config.label_smoothing)
     units = min(units, RUN_WIDTH)
     hidden = [min(n, RUN_WIDTH) for n in config.layers]
     rng = np.random.default_rng(seed)
@@ -57,10 +62,10 @@ def run_rows(run_dir: str, seed: int = 0) -> tuple[list[dict], str]:
     for dropout_at_check in ((True, False) if config.dropout else (False,)):
         model = MLP([RUN_INPUTS, *hidden, units], hidden=config.hidden, output=output, init="xavier_normal",
                     bias_init=0.1, dropout=config.dropout, dtype="float64", seed=seed)
-        result = gradcheck(model, Loss(loss_name, config.reduction), x, labels, dropout=dropout_at_check,
-                           seed=seed)
-        rows.append({"hidden": config.hidden, "output": output, "loss": loss_name,
-                     "reduction": config.reduction,
+        result = gradcheck(model, loss, x, labels, dropout=dropout_at_check, seed=seed)
+        rows.append({"hidden": config.hidden, "output": output, "loss": loss.name,
+                     "label_smoothing": loss.label_smoothing,
+                     "reduction": loss.reduction,
                      "dropout": ("on (frozen)" if dropout_at_check else "off"),
                      "max_error": result.max_error, "errors": result.errors})
     sizes = "-".join(map(str, [RUN_INPUTS, *hidden, units]))

@@ -156,7 +156,7 @@ def _split_metrics(model: MLP, loss: Loss, x: np.ndarray, y: np.ndarray,
 def model_metadata(config: TrainConfig, data: PreparedData, loss: Loss) -> dict[str, Any]:
     """What a saved model needs besides its weights: how to prepare inputs, what classes mean."""
     return {
-        "loss": {"name": loss.name, "reduction": loss.reduction},
+        "loss": {"name": loss.name, "reduction": loss.reduction, "label_smoothing": loss.label_smoothing},
         "preprocessing": {"normalizer": data.normalizer.to_dict(), "input_shape": data.input_shape},
         "classes": data.class_names,
         "digits": config.digits,
