@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -39,10 +40,34 @@ def test_train_config_record_aug_starts(tmp_path):
 
 @pytest.mark.slow
 def test_records_smoke_mode_writes_the_page(tmp_path):
-    out = tmp_path / "records.md"
-    assert records.main(["--smoke", "--out", str(out)]) == 0
+    out, runs = tmp_path / "records.md", tmp_path / "runs"
+    assert records.main(["--smoke", "--out", str(out), "--runs", str(runs)]) == 0
     text = out.read_text()
-    assert "Smoke run only" in text and "pending" in text
+    assert "Smoke run only" in text
     assert text.count("- test accuracy: **") == 2 and "98.94 %" in text and "99.3 %" in text
     assert (tmp_path / "records-aug-samples.png").stat().st_size > 1000
+    assert (tmp_path / "records-curves.png").stat().st_size > 1000
     assert not (tmp_path / "records-noaug-samples.png").exists()
+    for name in ("noaug", "aug"):  # each final run is a run directory, its result kept as JSON
+        assert (runs / name / "model.npz").exists() and (runs / name / "config.toml").exists()
+        result = json.loads((tmp_path / f"records-{name}.json").read_text())
+        assert result["command"].startswith(f"barenet train --config examples/record-{name}.toml")
+        assert f"`{result['command']}`" in text
+    # the page can be written again from the saved results alone, training nothing
+    out.unlink()
+    assert records.main(["--page-only", "--out", str(out), "--runs", str(runs)]) == 0
+    assert out.read_text() == text
+
+
+def test_command_line_repeats_the_chosen_overrides():
+    record = records.RECORD_BY_NAME["aug"]
+    line = records.command_line(record, {"layers": [800], "dropout": 0.0, "augment": "shift(1)"}, 1)
+    assert line == ('barenet train --config examples/record-aug.toml --layers 800 --dropout 0.0 '
+                    '--augment "shift(1)" --threads 1')
+    config = make_config(read_toml(record.path), layers=[800], dropout=0.0, augment="shift(1)")
+    assert config.layers == [800]
+
+
+def test_records_runs_are_kept_out_of_git():
+    gitignore = (EXAMPLES.parent / ".gitignore").read_text().split()
+    assert "records-runs/" in gitignore

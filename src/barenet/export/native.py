@@ -230,6 +230,8 @@ def _check_config(path: Path, cfg: dict) -> dict:
         ("bias_init", _is_number(cfg.get("bias_init", 0.0)) or isinstance(cfg.get("bias_init"), str)),
         ("dropout", isinstance(cfg.get("dropout"), list) and len(cfg["dropout"]) == n_dense - 1
          and all(_is_number(d) for d in cfg["dropout"])),
+        ("input_dropout", _is_number(cfg.get("input_dropout", 0.0))
+         and 0 <= cfg.get("input_dropout", 0.0) < 1),
         ("dtype", cfg.get("dtype") in DTYPES),
         ("seed", cfg.get("seed") is None or _is_int(cfg.get("seed"))),
     ]
@@ -244,7 +246,7 @@ def _check_config(path: Path, cfg: dict) -> dict:
             raise _fail(path, f"has an unknown initializer {spec!r} in its header",
                         _RESAVE) from None
     return {"sizes": sizes, "hidden": cfg["hidden"], "output": cfg["output"],
-            "dropout": cfg["dropout"],
+            "dropout": cfg["dropout"], "input_dropout": float(cfg.get("input_dropout", 0.0)),
             "dtype": cfg["dtype"], "seed": cfg.get("seed")}
 
 

@@ -280,6 +280,9 @@ OPTION_LIST = (
            check_value=_check_bias, numbers_as_text=True),
     Option("dropout", "float", 0.0, "model", "drop probability after each hidden layer",
            low=0, high=1, high_open=True),
+    Option("input_dropout", "float", 0.0, "model",
+           "drop probability of each input pixel in training (Srivastava et al. 2014: 0.2)",
+           low=0, high=1, high_open=True),
     Option("max_norm", "float", None, "model",
            "max-norm constraint: after each step rescale each unit's incoming weights to an L2 "
            "norm of at most C (Srivastava et al. 2014; e.g. 3); not set: off",

@@ -138,6 +138,8 @@ def recipe_line(view: Any) -> str:
              _epochs(view.metrics.get("epochs_run", c.get("epochs")))]
     if c.get("dropout"):
         parts.insert(3, f"dropout {c['dropout']:g}")
+    if c.get("input_dropout"):
+        parts.insert(3, f"input dropout {c['input_dropout']:g}")
     if c.get("digits"):
         parts.append(f"digits {c['digits'][0]} vs {c['digits'][1]}")
     return ", ".join(parts)
