@@ -98,3 +98,26 @@ def test_the_bound_would_catch_a_parameter_sized_temporary(monkeypatch):
     finally:
         tracemalloc.stop()
     assert peak - before >= model.params()[0].value.nbytes
+
+
+def test_start_up_loads_no_network_or_plotting_modules():
+    """`barenet train` pays for what it uses: the command line and a training run never load
+    the network stack (http, ssl, email: only a download needs them) nor matplotlib (only
+    figures need it)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from barenet.cli import main\n"
+            "import numpy as np\n"
+            "main(['train', '--per-class', '20', '--epochs', '1', '--batch-size', '32', '--layers',"
+            " '8', '--no-report', '--quiet', '--threads', '1', '--out', sys.argv[1]])\n"
+            "heavy = ('http.client', 'urllib.request', 'ssl', 'email', 'socket', 'matplotlib', 'PIL',"
+            " 'onnx')\n"
+            "print(','.join(m for m in heavy if m in sys.modules))\n")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run([sys.executable, "-c", code, f"{tmp}/run"], capture_output=True,
+                              text=True, check=True)
+    assert proc.stdout.strip().splitlines()[-1:] in ([], [""]), proc.stdout

@@ -17,19 +17,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import http.client
 import os
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import DataError
 from ..files.atomic import atomic_write
 from ..files.safe_read import GzipStream
 from .sources import MIRRORS, SOURCES, SYSTEM_PACKAGES
+
+if TYPE_CHECKING:
+    import http.client
 
 _CHUNK = 1 << 20
 MAX_UNCOMPRESSED = 1 << 32  # a gzip download expanding past 4 GiB is refused (a bomb)
@@ -61,6 +61,8 @@ def _gunzipped_sha256(chunks: Iterator[bytes], url: str) -> str:
 def _chunks(response: http.client.HTTPResponse, url: str) -> Iterator[bytes]:
     """The response body in pieces; network errors become :class:`DataError` here (inside
     ``atomic_write`` an ``OSError`` would read as a disk problem)."""
+    import http.client
+
     while True:
         try:
             chunk = response.read(_CHUNK)
@@ -124,6 +126,10 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None,
                                          ("sha256 of the uncompressed data", sha256_uncompressed))
                 if v}
     hashers = {"sha256": hashlib.sha256(), "md5": hashlib.md5(usedforsecurity=False)}
+    import http.client  # the network modules load only when something is downloaded
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(url, headers={"User-Agent": "barenet"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
