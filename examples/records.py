@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from barenet.config import make_config, read_toml  # noqa: E402
-from barenet.run.config import tomllib  # noqa: E402  (tomli before Python 3.11)
 from barenet.data.mnist import load_mnist  # noqa: E402
 from barenet.files.atomic import write_text  # noqa: E402
+from barenet.run.config import tomllib  # noqa: E402  (tomli before Python 3.11)
 from barenet.run.runner import train_run  # noqa: E402
 from barenet.train.evaluation import evaluate  # noqa: E402
 
@@ -212,7 +212,7 @@ def curve_figure(path: Path, results: list[dict[str, Any]]) -> None:
     from barenet.files.atomic import write_bytes
 
     fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.6), squeeze=False)
-    for ax, r in zip(axes[0], results):
+    for ax, r in zip(axes[0], results, strict=True):
         rec = RECORD_BY_NAME[r["record"]]
         epochs = range(1, len(r["history"]) + 1)
         ax.plot(epochs, [100 * (1 - e["val_accuracy"]) for e in r["history"]], label="validation error")
