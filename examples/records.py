@@ -171,33 +171,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
 
 
-def distortion_grid(path: Path, spec: str, n: int = 8) -> None:
-    """A PNG of n training digits (top row) and three distorted copies of each (``spec``)."""
-    import io
+def distortion_grid(path: Path, spec: str) -> None:
+    """The report's grid of augmented samples (:func:`barenet.inspect.plots.plot_augmented`)
+    for ``spec``, as a PNG beside the page."""
+    from barenet.data.augment_spec import augmentation_for
+    from barenet.inspect.plots import plot_augmented
 
-    import matplotlib
-    import numpy as np
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from barenet.data.augment_spec import parse_augment
-    from barenet.files.atomic import write_bytes
-
-    x = load_mnist().x_train[:n]
-    aug = parse_augment(spec, x.shape[1:])
-    rng = np.random.default_rng(0)
-    rows = [x.astype(np.float32)] + [aug(x, rng) for _ in range(3)]
-    fig, axes = plt.subplots(len(rows), n, figsize=(n, len(rows)))
-    for i, row in enumerate(rows):
-        for j in range(n):
-            axes[i, j].imshow(row[j], cmap="gray_r", vmin=0, vmax=255)
-            axes[i, j].axis("off")
-    fig.suptitle(f"top: original; below: {spec}", fontsize=8)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
-    write_bytes(path, buffer.getvalue())
+    plot_augmented(load_mnist().x_train, augmentation_for(spec, (28, 28)), spec=spec, path=path)
 
 
 def curve_figure(path: Path, results: list[dict[str, Any]]) -> None:

@@ -106,6 +106,14 @@ def parse_augment(spec: str, image_shape: Sequence[int]) -> Augmentation | None:
     return Augmentation(steps, shape, str(spec).strip())
 
 
+def run_augment_spec(spec: str, shift: int = 0) -> str:
+    """The one spec a run's ``augment`` and ``shift`` options make together (``none`` for
+    neither): ``shift`` > 0 reads as a leading ``shift(N)``."""
+    if not shift:
+        return str(spec).strip() or "none"
+    return f"shift({shift})" if not check_augment_spec(spec) else f"shift({shift})+{str(spec).strip()}"
+
+
 def augmentation_for(spec: str, input_shape: Sequence[int],
                      shift: int = 0) -> Augmentation | RandomShift | None:
     """The augmentation of a run: ``spec`` (the ``augment`` option) with ``shift`` > 0 (the

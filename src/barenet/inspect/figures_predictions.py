@@ -6,6 +6,7 @@ split it shows."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -78,6 +79,28 @@ def plot_samples(x: Array, y: Array, class_names: Sequence[str] | None = None, n
     mosaic(fig, tiles, [f"label {class_name(class_names, int(y[i]))}" for i in pick], ["black"] * len(pick),
            cols)
     fig.suptitle(f"random samples ({split} split)")
+    fig.tight_layout()
+    return finish(fig, path)
+
+
+def plot_augmented(x: Array, augment: Any, n: int = 8, copies: int = 3, seed: int = 0,
+                   input_shape: Sequence[int] = (28, 28), path: PathLike = None,
+                   spec: str = "") -> Figure:
+    """The first ``n`` training images (top row) and ``copies`` rows of what ``augment`` (a
+    callable ``augment(batch, rng) -> batch`` of raw pixels, e.g. the run's ``--augment``) makes
+    of them, with a Generator seeded by ``seed``: the kind of images the network trained on."""
+    x = np.asarray(x)[:n]
+    if len(x) == 0:
+        return empty_figure("no samples", path)
+    rng = np.random.default_rng(seed)
+    rows = [x.astype(np.float64)] + [np.asarray(augment(x, rng), dtype=np.float64) for _ in range(copies)]
+    tiles = [image_of(row.reshape(-1), input_shape) for batch in rows for row in batch]
+    fig = Figure(figsize=(0.95 * len(x) + 1.2, 1.0 * len(rows) + 0.6))
+    vmax = float(max(rows[0].max(), 1.0))
+    mosaic(fig, tiles, [""] * len(tiles), ["black"] * len(tiles), len(x),
+           row_labels=["original"] + [f"copy {k + 1}" for k in range(copies)], vmin=0.0, vmax=vmax)
+    fig.suptitle(f"augmented training samples: {spec}" if spec else "augmented training samples",
+                 fontsize=9)
     fig.tight_layout()
     return finish(fig, path)
 

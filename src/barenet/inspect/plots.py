@@ -17,6 +17,7 @@ from __future__ import annotations
 from .figure_tools import figure_png, save_figure
 from .figures_model import plot_activation_histograms, plot_first_layer_weights
 from .figures_predictions import (
+                                  plot_augmented,
                                   plot_binary_outcomes,
                                   plot_class_grid,
                                   plot_confusion,
@@ -28,6 +29,7 @@ from .figures_predictions import (
 from .figures_training import plot_batch_loss, plot_curves, plot_learning_rate, plot_norms
 
 __all__ = ["save_figure", "figure_png", "plot_curves", "plot_batch_loss", "plot_learning_rate", "plot_norms",
-           "plot_confusion", "plot_samples", "plot_class_grid", "plot_binary_outcomes", "plot_worst",
+           "plot_confusion", "plot_samples", "plot_augmented", "plot_class_grid", "plot_binary_outcomes",
+           "plot_worst",
            "plot_roc_pr", "plot_probability_histogram", "plot_first_layer_weights",
            "plot_activation_histograms"]

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.augment_spec import augmentation_for, run_augment_spec
 from ..errors import BarenetError
 from ..export.native import load_model
 from ..files.atomic import write_text
@@ -209,6 +210,11 @@ def write_figures(view: RunView) -> dict[str, Path]:
     cm = confusion_matrix(ev.y, ev.predicted, len(names))
     keep("confusion", plots.plot_confusion, cm, names, split=ev.split)
     keep("samples", plots.plot_samples, view.data.x_train, view.data.y_train, names, **shape)
+    spec, shift = view.config.get("augment", "none"), view.config.get("shift", 0)
+    augment = augmentation_for(spec, input_shape, shift)
+    if augment is not None:
+        keep("augmented", plots.plot_augmented, view.data.x_train, augment,
+             spec=run_augment_spec(spec, shift), **shape)
     digits = view.config.get("digits")
     if digits and ev.proba.shape[1] <= 2:
         keep("outcomes", plots.plot_binary_outcomes, ev.x, ev.y, ev.predicted, ev.proba, digits,

@@ -39,6 +39,10 @@ FIGURES: dict[str, tuple[str, str]] = {
                   "The colours show only the errors (the diagonal is grey): a dark cell is a pair of classes "
                   "the model mixes up; the most-confused pairs are listed above."),
     "samples": ("Random training samples", "Check that the images and labels are what you expect."),
+    "augmented": ("Augmented training samples",
+                  "What the augmentation makes of a few training images (each column: the original on "
+                  "top, random copies below). Every copy should still be plainly its digit; one that is "
+                  "not teaches the network a wrong label."),
     "outcomes": ("True / false positives and negatives",
                  "The false positive and false negative rows show what the model gets wrong."),
     "roc_pr": ("ROC and precision-recall curves",
