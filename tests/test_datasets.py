@@ -214,7 +214,7 @@ def test_directory_with_float_images_converts_whole_numbers(tmp_path):
 def test_load_dataset_data_directory_with_known_name(tmp_path):
     write_fake_set(tmp_path)
     ds = load_dataset("fashion-mnist", data=str(tmp_path))
-    assert ds.name == "fashion-mnist" and ds.class_names[0] == "T-shirt/top"
+    assert ds.name == "fashion-mnist" and ds.class_names == ["T-shirt/top", "Trouser", "Pullover"]
     ds = load_dataset(str(tmp_path))
     assert ds.class_names == ["0", "1", "2"]
 
@@ -377,3 +377,33 @@ def test_dataset_validation():
         Dataset("bad", x, np.array([0, 1], np.uint8), None, None, ["a"])
     with pytest.raises(DataError, match="pixel_max"):
         Dataset("bad", x, y, None, None, ["a"], pixel_max=0)
+
+
+def test_a_files_classes_are_its_own_whatever_the_set_name(tmp_path):
+    """A file of 3 labels makes 3 classes (not the named set's 10), and names in the file win
+    over the set's names; the set only names labels the file left unnamed."""
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, size=(30, 28, 28), dtype=np.uint8), np.arange(30) % 3
+    np.savez(tmp_path / "named.npz", x_train=x, y_train=y, class_names=np.array(["cat", "dog", "bird"]))
+    np.savez(tmp_path / "plain.npz", x_train=x, y_train=y)
+    for name in ("mnist", "fashion-mnist"):
+        assert load_dataset(name, data=tmp_path / "named.npz").class_names == ["cat", "dog", "bird"]
+    assert load_dataset("mnist", data=tmp_path / "plain.npz").class_names == ["0", "1", "2"]
+    assert load_dataset("fashion-mnist", data=tmp_path / "plain.npz").class_names == [
+        "T-shirt/top", "Trouser", "Pullover"]
+
+
+def test_cli_trains_as_many_outputs_as_the_file_has_classes(tmp_path):
+    from barenet.cli import main
+    from barenet.export.native import load_model
+
+    rng = np.random.default_rng(1)
+    x, y = rng.integers(0, 256, size=(60, 28, 28), dtype=np.uint8), np.arange(60) % 3
+    np.savez(tmp_path / "three.npz", x_train=x, y_train=y, x_test=x[:12], y_test=y[:12],
+             class_names=np.array(["cat", "dog", "bird"]))
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "three.npz"), "--epochs", "1", "--layers", "4",
+                 "--batch-size", "16", "--threads", "1", "--out", str(out), "--quiet",
+                 "--no-report"]) == 0
+    model, meta = load_model(out / "model.npz")
+    assert model.n_outputs == 3 and meta["classes"] == ["cat", "dog", "bird"]

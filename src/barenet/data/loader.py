@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 
 from ..errors import DataError
-from .base import Dataset
+from .base import Dataset, default_class_names
 from .digits8 import PIXEL_MAX as DIGITS8_PIXEL_MAX
 from .digits8 import load_digits8
 from .download import cache_dir, fetch, manual_help
@@ -85,7 +85,9 @@ def load_dataset(name_or_path: str = "mnist", data: str | os.PathLike | None = N
     """Load a data set by name (``mnist``, ``fashion-mnist``, ``kmnist``, ``digits8``) or path.
 
     ``data``: a directory of MNIST-format files or an ``.npz`` file to read instead of the named
-    set's usual copy (the name then only supplies class names and pixel range, when they fit).
+    set's usual copy. The name then supplies the pixel range, and the names of the file's labels
+    when the file names none of its own; the classes are always the file's (labels 0..2 make
+    three classes, never the named set's ten).
     ``download``: ``True`` allows fetching a set that has no local copy, ``False`` forbids it,
     ``None`` (default) allows it for Fashion-MNIST and KMNIST, not for MNIST (built in).
     ``verify``: check the checksums of known copies. ``progress``: show download progress.
@@ -105,8 +107,9 @@ def load_dataset(name_or_path: str = "mnist", data: str | os.PathLike | None = N
     if data is not None:
         ds = load_path(data, name=name, pixel_max=pixel_max)
         known = SOURCES[name].class_names if name in SOURCES else tuple(map(str, range(10)))
-        if len(ds.class_names) <= len(known):
-            ds = dataclasses.replace(ds, class_names=list(known))
+        named_by_labels = ds.class_names == default_class_names(ds.y_train, ds.y_test)
+        if named_by_labels and len(ds.class_names) <= len(known):  # the set's names, the file's classes
+            ds = dataclasses.replace(ds, class_names=list(known[:len(ds.class_names)]))
         return ds
     if name == "digits8":
         return load_digits8()
