@@ -265,3 +265,78 @@ def test_a_search_never_writes_into_an_earlier_search(tmp_path, monkeypatch, cap
     monkeypatch.chdir(tmp_path)
     made = {search_module.claim_search_dir(None, "search.csv") for _ in range(3)}  # same second
     assert len(made) == 3 and all(p.name.startswith("search-") for p in made)
+
+
+# ------------------------------------------------------------- a run still going is held
+HOLDER = textwrap.dedent("""
+    import fcntl, os, sys
+    fd = os.open(sys.argv[1], os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print("held", flush=True)
+    sys.stdin.readline()
+""")
+
+
+@pytest.fixture
+def held_run(tmp_path):
+    """A finished run directory, then held by another process (as a run still going holds it);
+    yields (directory, its files' bytes before), and lets go at the end."""
+    run = tmp_path / "run"
+    assert main(["train", *FAST, "--out", str(run), "--no-report"]) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(run)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    yield run, before
+    holder.communicate("\n", timeout=30)
+
+
+@pytest.mark.parametrize("command", [
+    ["train", *FAST, "--overwrite", "--no-report", "--out"],
+    ["train", "--quiet", "--resume"],
+    ["report"],
+])
+def test_a_run_held_by_another_process_is_never_written_over(held_run, command, capsys):
+    run, before = held_run
+    code = main([*command, str(run)])
+    message = one_line(code, capsys.readouterr().err, "in use by a barenet run that is still going")
+    assert str(run) in message
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # not a byte changed
+
+
+def test_overwrite_works_once_the_other_run_has_ended(held_run, tmp_path):
+    run, before = held_run
+    assert main(["train", *FAST, "--overwrite", "--no-report", "--out", str(run)]) == 2
+    # the fixture's holder is still there; a run that ended (its process gone) holds nothing:
+    other = tmp_path / "other"
+    assert main(["train", *FAST, "--out", str(other), "--no-report"]) == 0
+    assert main(["train", *FAST, "--seed", "3", "--overwrite", "--no-report", "--out", str(other)]) == 0
+    assert make_config(read_toml(other / "config.toml")).seed == 3
+
+
+def test_a_run_holds_its_directory_while_it_trains_and_lets_go_after(tmp_path):
+    import fcntl
+
+    out = tmp_path / "run"
+    seen: list[bool] = []
+
+    class TryToTakeIt:
+        def on_epoch_end(self, trainer, record):
+            fd = os.open(out, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                seen.append(False)
+            except OSError:
+                seen.append(True)  # held by the run
+            finally:
+                os.close(fd)
+
+    config = make_config(per_class=5, layers=[8], epochs=2, batch_size=10, val_fraction=0.0,
+                         threads=1)
+    runner.train_run(config, out=out, callbacks=[TryToTakeIt()])
+    assert seen == [True, True]
+    fd = os.open(out, os.O_RDONLY)  # and free once train_run returns
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)

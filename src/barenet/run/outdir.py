@@ -11,6 +11,11 @@
   writes into a run directory (:data:`RUN_FILES`, ``figures/*.png`` and barenet's temporary
   files) are removed first. A directory holding anything else is never cleared: it does not
   look like a run directory, and its files are not barenet's to delete.
+* While a process writes a run (trains it, resumes it, writes its report) it holds the
+  directory (:func:`hold_run_dir`: an exclusive advisory lock on the directory itself, which
+  the operating system drops when the process ends, even by a crash). Another process that
+  would write there, ``--overwrite`` and ``--resume`` included, is refused with one line
+  instead of clearing or mixing a run that is still going.
 """
 
 from __future__ import annotations
@@ -137,20 +142,75 @@ def _claim(path: Path, claim_file: str) -> None:
         raise _cannot_create(path, exc) from None
 
 
+#: Directories this process holds: resolved path -> [the descriptor holding the lock, holds].
+_HELD: dict[str, list[int]] = {}
+
+
+def hold_run_dir(path: str | os.PathLike) -> Path:
+    """Hold the run directory ``path`` for this process until :func:`release_run_dir` (or the
+    process ends): an exclusive ``flock`` on the directory, refused with one line when another
+    live process holds it. Holds nest: the lock goes with the last release. Where advisory locks do not exist
+    (Windows), the exclusive creation of config.toml alone guards new directories."""
+    path = Path(path)
+    key = str(path.resolve())
+    if key in _HELD:
+        _HELD[key][1] += 1
+        return path
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return path
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise _cannot_create(path, exc) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise BarenetError(f"{path} is in use by a barenet run that is still going (training, "
+                           "resuming or writing its report); wait for it to end, or choose "
+                           "another --out") from None
+    _HELD[key] = [fd, 1]
+    return path
+
+
+def release_run_dir(path: str | os.PathLike) -> None:
+    """Let go of a hold :func:`hold_run_dir` took (nothing if this process does not hold it)."""
+    key = str(Path(path).resolve())
+    held = _HELD.get(key)
+    if held is None:
+        return
+    held[1] -= 1
+    if held[1] == 0:
+        del _HELD[key]
+        os.close(held[0])
+
+
 def claim_run_dir(out: str | os.PathLike | None, overwrite: bool = False) -> Path:
-    """The directory a new run writes into, created or claimed for it alone (see module doc)."""
+    """The directory a new run writes into, created or claimed for it alone (see module doc),
+    and held by this process (:func:`hold_run_dir`)."""
     if out is None:
-        return new_run_dir()
+        return hold_run_dir(new_run_dir())
     path = Path(out)
     if _mkdir_new(path):
-        return path
+        return hold_run_dir(path)
     if not path.is_dir():
         raise BarenetError(f"cannot create the run directory {path}: it exists and is not a "
                            "directory; choose another --out")
+    hold_run_dir(path)  # before looking inside: a run still writing there is never cleared
+    try:
+        _claim_existing(path, overwrite)
+    except BaseException:
+        release_run_dir(path)
+        raise
+    return path
+
+
+def _claim_existing(path: Path, overwrite: bool) -> None:
     if any(path.iterdir()):
         if not overwrite:
             raise BarenetError(f"--out {path} already holds a run (or other files); choose a new "
                                "directory, or add --overwrite to replace the run in it")
         clear_run_dir(path)
     _claim(path, CLAIM_FILE)
-    return path

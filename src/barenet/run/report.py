@@ -29,7 +29,16 @@ from ..nn.model import MLP
 from ..train.history import History
 from .config import make_config, read_toml
 from .exports import write_playground
-from .outdir import CONFIG_NAME, FIGURES_DIR, HISTORY_JSON, METRICS_NAME, MODEL_NAME, REPORT_NAME
+from .outdir import (
+    CONFIG_NAME,
+    FIGURES_DIR,
+    HISTORY_JSON,
+    METRICS_NAME,
+    MODEL_NAME,
+    REPORT_NAME,
+    hold_run_dir,
+    release_run_dir,
+)
 from .report_html import FIGURES
 
 #: Samples used for grids, worst predictions and activation histograms (enough, and fast).
@@ -233,10 +242,14 @@ def write_figures(view: RunView) -> dict[str, Path]:
 def _write(view: RunView) -> Path:
     from .report_html import render_html
 
-    figures = write_figures(view)
-    path = view.run_dir / REPORT_NAME
-    write_playground(view.run_dir)  # before the page, which links it when it exists
-    write_text(path, render_html(view, figures, run_diagnosis(view)))
+    hold_run_dir(view.run_dir)  # a run still training there is not written over
+    try:
+        figures = write_figures(view)
+        path = view.run_dir / REPORT_NAME
+        write_playground(view.run_dir)  # before the page, which links it when it exists
+        write_text(path, render_html(view, figures, run_diagnosis(view)))
+    finally:
+        release_run_dir(view.run_dir)
     return path
 
 

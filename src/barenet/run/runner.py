@@ -43,6 +43,8 @@ from .outdir import (
     MODEL_NAME,
     RUNS_ROOT,
     claim_run_dir,
+    hold_run_dir,
+    release_run_dir,
 )
 
 
@@ -207,43 +209,46 @@ def train_run(config: TrainConfig, *, out: str | Path | None = None, callbacks: 
                       augment=augment, max_norm=config.max_norm)
     # Everything is checked by now: only from here on is anything written.
     run_dir = _run_dir_for(out, write=write, resume=resume, overwrite=overwrite)
-    checkpoint.path = run_dir / CHECKPOINT_NAME
-    if on_run_dir is not None:
-        on_run_dir(run_dir)
-    if write and not resume:
-        config.save(run_dir / CONFIG_NAME)  # first, so an interrupted run can be resumed
-    recorded = dict(run_options or {})
-    if resume:
-        recorded = _resume(trainer, run_dir / CHECKPOINT_NAME, config)
-    batch = data.x_train.shape[0] if config.batch_size == "full" else int(config.batch_size)
-    first_layer = (min(batch, len(data.x_train)), model.n_inputs, model.sizes[1])
-    config = replace(config, threads=resolve_threads(config.threads, first_layer))
-    if write and not resume:
-        config.save(run_dir / CONFIG_NAME)  # again, with the thread count "auto" chose
-    checkpoint.run = {"config": config.to_dict(), "options": recorded}
-    with blas_threads(config.threads):
-        validation = (data.x_val, data.y_val) if data.x_val is not None else None
-        try:
-            history = trainer.fit(data.x_train, data.y_train, validation)
-        except DivergenceError as exc:
-            if not write:
-                raise
-            raise _keep_last_good(exc, trainer, config, data, loss, run_dir) from None
-        trained = time.perf_counter()
-        metadata = model_metadata(config, data, loss)
-        if write:  # first: a failure while evaluating must not lose the trained model
-            save_model(run_dir / MODEL_NAME, model, metadata)
-        metrics = _kept_if_failing(lambda: _all_metrics(model, loss, data, config.digits),
-                                   run_dir / MODEL_NAME if write else None)
-    metrics["epochs_run"] = len(history)
-    metrics["restored_best_epoch"] = trainer.restored_epoch
-    metrics["blas_threads"] = config.threads
-    metrics["timings"] = {"data_seconds": prepared - started, "train_seconds": trained - prepared,
-                          "evaluate_seconds": time.perf_counter() - trained}
-    result = RunResult(model, loss, history, metrics, data, None, metadata, recorded)
-    if write:
-        result.run_dir = write_run(result, config, run_dir, with_model=False)
-    return result
+    try:  # the directory is held from its claim to here (barenet.run.outdir.hold_run_dir)
+        checkpoint.path = run_dir / CHECKPOINT_NAME
+        if on_run_dir is not None:
+            on_run_dir(run_dir)
+        if write and not resume:
+            config.save(run_dir / CONFIG_NAME)  # first, so an interrupted run can be resumed
+        recorded = dict(run_options or {})
+        if resume:
+            recorded = _resume(trainer, run_dir / CHECKPOINT_NAME, config)
+        batch = data.x_train.shape[0] if config.batch_size == "full" else int(config.batch_size)
+        first_layer = (min(batch, len(data.x_train)), model.n_inputs, model.sizes[1])
+        config = replace(config, threads=resolve_threads(config.threads, first_layer))
+        if write and not resume:
+            config.save(run_dir / CONFIG_NAME)  # again, with the thread count "auto" chose
+        checkpoint.run = {"config": config.to_dict(), "options": recorded}
+        with blas_threads(config.threads):
+            validation = (data.x_val, data.y_val) if data.x_val is not None else None
+            try:
+                history = trainer.fit(data.x_train, data.y_train, validation)
+            except DivergenceError as exc:
+                if not write:
+                    raise
+                raise _keep_last_good(exc, trainer, config, data, loss, run_dir) from None
+            trained = time.perf_counter()
+            metadata = model_metadata(config, data, loss)
+            if write:  # first: a failure while evaluating must not lose the trained model
+                save_model(run_dir / MODEL_NAME, model, metadata)
+            metrics = _kept_if_failing(lambda: _all_metrics(model, loss, data, config.digits),
+                                       run_dir / MODEL_NAME if write else None)
+        metrics["epochs_run"] = len(history)
+        metrics["restored_best_epoch"] = trainer.restored_epoch
+        metrics["blas_threads"] = config.threads
+        metrics["timings"] = {"data_seconds": prepared - started, "train_seconds": trained - prepared,
+                              "evaluate_seconds": time.perf_counter() - trained}
+        result = RunResult(model, loss, history, metrics, data, None, metadata, recorded)
+        if write:
+            result.run_dir = write_run(result, config, run_dir, with_model=False)
+        return result
+    finally:
+        release_run_dir(run_dir)
 
 
 def _run_dir_for(out: str | Path | None, *, write: bool, resume: bool, overwrite: bool) -> Path:
@@ -252,7 +257,7 @@ def _run_dir_for(out: str | Path | None, *, write: bool, resume: bool, overwrite
         if out is None or not Path(out).is_dir():
             raise BarenetError(f"the run directory {out} does not exist; give the directory of "
                                "an interrupted run to --resume")
-        return Path(out)
+        return hold_run_dir(out)
     if write:
         return claim_run_dir(out, overwrite)
     return Path(out) if out else RUNS_ROOT / "unsaved"
