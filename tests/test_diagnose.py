@@ -180,6 +180,8 @@ def test_diverged_run_directory_is_diagnosed_from_what_it_recorded(tmp_path, cap
     assert main(["diagnose", str(out)]) == 0
     text = capsys.readouterr().out
     assert "Training diverged" in text and "--lr 10 -> 1" in text and "not found" not in text
+    lines = text.splitlines()
+    assert len(lines) > 5 and not [line for line in lines if line != line.rstrip()]  # no padding
 
 
 def test_rising_nan_and_stuck_histories():

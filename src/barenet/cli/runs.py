@@ -75,6 +75,21 @@ def labelled_lines(rows: list[tuple[str, str]]) -> Any:
     return grid
 
 
+def print_trimmed(console: Any, renderable: Any) -> None:
+    """Print ``renderable`` without the spaces rich pads each table cell with at the end of a
+    line (they would trail every copied line)."""
+    from rich.segment import Segment, Segments
+
+    for line in console.render_lines(renderable, pad=False):
+        segments = list(line)
+        while segments and not segments[-1].control and not segments[-1].text.strip():
+            segments.pop()
+        if segments:
+            last = segments[-1]
+            segments[-1] = Segment(last.text.rstrip(), last.style, last.control)
+        console.print(Segments([*segments, Segment.line()]), end="")
+
+
 def diagnosis_renderables(diagnosis: Any) -> list[Any]:
     """What ``barenet diagnose`` prints for a :class:`~barenet.inspect.diagnose.Diagnosis`."""
     from rich.padding import Padding
@@ -108,5 +123,5 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         console.print(f"note: unit and input checks skipped, the data could not be loaded: {view.data_error}",
                       markup=False)
     for renderable in diagnosis_renderables(diagnosis):
-        console.print(renderable)
+        print_trimmed(console, renderable)
     return 0
