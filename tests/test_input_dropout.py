@@ -104,3 +104,18 @@ def test_cli_refuses_a_rate_of_one(tmp_path, capsys):
     assert main(["train", "--input-dropout", "1", "--out", str(tmp_path / "r")]) == 2
     assert "--input-dropout" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_model_pickled_before_input_dropout_existed_still_works():
+    """scikit-learn pickles estimators; an MLP pickled by an older barenet has no
+    ``input_dropout`` attribute and must come back as a model without it."""
+    import pickle
+
+    net = _net(0.0, dtype="float32")
+    state = net.__dict__.copy()
+    del state["input_dropout"]
+    old = bn.MLP.__new__(bn.MLP)
+    old.__setstate__(state)
+    assert old.config()["input_dropout"] == 0.0 and old.astype("float64").input_dropout == 0.0
+    again = pickle.loads(pickle.dumps(old))
+    np.testing.assert_array_equal(again.forward(np.ones((2, 12))), net.forward(np.ones((2, 12))))

@@ -124,7 +124,8 @@ class MLP:
 
     def __setstate__(self, state: dict) -> None:
         """After unpickling (or copy.deepcopy) pack the parameters again: pickle restores each
-        view as a separate array."""
+        view as a separate array. A model pickled before input dropout existed has none."""
+        state.setdefault("input_dropout", 0.0)
         self.__dict__.update(state)
         self._pack_parameters()
 
