@@ -340,3 +340,16 @@ def test_a_run_holds_its_directory_while_it_trains_and_lets_go_after(tmp_path):
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     finally:
         os.close(fd)
+
+
+def test_a_file_system_without_locks_does_not_block_runs(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    out = tmp_path / "run"
+    assert main(["train", *FAST, "--out", str(out), "--no-report"]) == 0
+    assert main(["train", *FAST, "--out", str(out), "--no-report", "--overwrite"]) == 0

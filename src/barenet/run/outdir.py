@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from datetime import datetime
 from pathlib import Path
@@ -166,8 +167,10 @@ def hold_run_dir(path: str | os.PathLike) -> Path:
         raise _cannot_create(path, exc) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except OSError as exc:
         os.close(fd)
+        if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+            return path  # a file system without locks (ENOLCK on some network mounts): go on
         raise BarenetError(f"{path} is in use by a barenet run that is still going (training, "
                            "resuming or writing its report); wait for it to end, or choose "
                            "another --out") from None
