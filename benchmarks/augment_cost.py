@@ -2,8 +2,10 @@
 
 Each spec is applied to ``--batches`` batches of 128 raw MNIST images (uint8, from the
 packaged training set); the time per image times 60000 is the cost per epoch. The reference
-is the forward + backward + Adam step of the record networks (784-800-10 and 3 x 1024 ReLU)
-on the same batches. Writes the table into docs/performance.md (block "augment cost").
+is the training step (forward, backward, Adam, max-norm) of the two record recipes, read from
+examples/record-aug.toml and examples/record-noaug.toml (their widths and dropout), on the same
+batches, on one BLAS thread as examples/records.py runs them. Writes the table into
+docs/performance.md (block "augment cost").
 
     PYTHONPATH=src python benchmarks/augment_cost.py [--batches 40] [--no-write]
 """
@@ -17,15 +19,19 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
+ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
 from doc_block import write_block  # noqa: E402
 
 import barenet as bn  # noqa: E402
 from barenet.data.augment_spec import parse_augment  # noqa: E402
 from barenet.datasets import load_mnist  # noqa: E402
-from barenet.nn.losses import Loss  # noqa: E402
+from barenet.nn.constraints import max_norm_  # noqa: E402
 from barenet.preprocess import Normalizer, flatten  # noqa: E402
+from barenet.run.config import make_config, read_toml  # noqa: E402
+from barenet.run.runner import build_model  # noqa: E402
 
 SPECS = ("shift(2)", "translate(2)", "rotate(10)", "scale(0.1)", "shear(0.2)", "elastic(34,4)",
          "rotate(10)+scale(0.1)+shear(0.2)", "shift(2)+rotate(10)+scale(0.1)+shear(0.2)+elastic(34,4)")
@@ -43,6 +49,16 @@ def per_epoch(run, batches) -> float:
     return best / (len(batches) * BATCH) * EPOCH
 
 
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{platform.machine()} ({platform.processor() or 'cpu'})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=40)
@@ -57,20 +73,26 @@ def main() -> None:
         rng = np.random.default_rng(0)
         rows.append((f"`{spec}`", per_epoch(lambda xb, aug=aug, rng=rng: aug(xb, rng), batches)))
     norm = Normalizer("255")
-    for layers in ([800], [1024, 1024, 1024]):
-        model = bn.MLP([784, *layers, 10], seed=0)
-        opt, loss = bn.Adam(1e-3), Loss("cross_entropy")
+    for record in ("aug", "noaug"):
+        config = make_config(read_toml(ROOT / "examples" / f"record-{record}.toml"))
+        model, loss = build_model(config, 784, 10)
+        opt = bn.Adam(config.lr)
         labels = np.split(y, args.batches)
         pairs = iter(range(10 ** 9))
 
-        def step(xb, model=model, opt=opt, loss=loss, labels=labels, pairs=pairs):
+        def step(xb, model=model, opt=opt, loss=loss, labels=labels, pairs=pairs, c=config.max_norm):
             yb = labels[next(pairs) % len(labels)]
             p = model.forward(norm.transform(xb.astype(np.float32)), training=True, copy=False)
             model.backward(p, yb, loss, overwrite_p=True)
             opt.step(model.params())
-        name = f"training step, 784-{'-'.join(map(str, layers))}-10 (reference)"
-        rows.append((name, per_epoch(step, batches)))
-    lines = ["", f"Measured on {platform.machine()} ({platform.processor() or 'cpu'}), numpy "
+            if c is not None:
+                for layer in model.dense_layers:
+                    max_norm_(layer.W, c)
+        with threadpool_limits(1):
+            seconds = per_epoch(step, batches)
+        rows.append((f"training step of record-{record}, 784-{'-'.join(map(str, config.layers))}-10 "
+                     "(reference)", seconds))
+    lines = ["", f"Measured on {cpu_model()}, numpy "
              f"{np.__version__}, {args.batches} batches of {BATCH}, best of 3, scaled to "
              f"{EPOCH} images (seconds per epoch):", "",
              "| augmentation | s / epoch |", "|---|---:|"]
