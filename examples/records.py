@@ -167,6 +167,13 @@ def _curve(history: list[dict[str, Any]], rows: int = 12) -> list[str]:
     return lines
 
 
+def _trend(history: list[dict[str, Any]]) -> str:
+    """Validation error at a quarter, half, three quarters and the end of the run."""
+    n = len(history)
+    marks = sorted({max(1, round(n * f)) for f in (0.25, 0.5, 0.75, 1.0)})
+    return ", ".join(f"{100 * (1 - history[m - 1]['val_accuracy']):.2f} % at epoch {m}" for m in marks)
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
 
@@ -246,6 +253,7 @@ def page(results: list[dict[str, Any]], figure: str | None = None) -> str:
                   f"- selection ({rec.selection_epochs} epochs each, validation accuracy): "
                   + "; ".join(f"{o or 'base'} {v:.2%}" for v, o in r["scores"])
                   + f"; chosen {r['chosen'] or 'base'}",
+                  f"- validation error along the way: {_trend(r['history'])}",
                   f"- repeat it: `{r['command']}`", "", *grid, "Learning curve of the final run:", "",
                   *_curve(r["history"]), ""]
     return "\n".join(lines)
