@@ -13,7 +13,6 @@ docs/performance.md (block "augment cost").
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
+from bench import cpu_model  # noqa: E402  (the machine, named as bench.py names it)
 from doc_block import write_block  # noqa: E402
 
 import barenet as bn  # noqa: E402
@@ -47,16 +47,6 @@ def per_epoch(run, batches) -> float:
             run(xb)
         best = min(best, time.perf_counter() - start)
     return best / (len(batches) * BATCH) * EPOCH
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return f"{platform.machine()} ({platform.processor() or 'cpu'})"
 
 
 def main() -> None:
