@@ -102,10 +102,12 @@ def worker_barenet(args) -> dict:
                       normalizer=norm, seed=0, track_norms=not args.no_norms)
     trainer.fit(x, y)
     seconds = trainer.history["seconds"]
+    cpu_seconds = trainer.history["cpu_seconds"]
     predict = min(_timed(lambda: predict_proba_batched(model, xt, norm, 10000)) for _ in range(7))
     accuracy = evaluate(model, xt, yt, "cross_entropy", norm)[1]
-    return {"epoch_seconds": seconds, "predict_seconds": predict, "test_accuracy": accuracy,
-            "peak_mb": _peak_mb(), "params": model.n_params(), "numpy": np.__version__}
+    return {"epoch_seconds": seconds, "epoch_cpu_seconds": cpu_seconds, "predict_seconds": predict,
+            "test_accuracy": accuracy, "peak_mb": _peak_mb(), "params": model.n_params(),
+            "numpy": np.__version__}
 
 
 def worker_profile(args) -> dict:
@@ -239,11 +241,32 @@ CONTENDERS = ("barenet", "torch", "sklearn")
 def run_worker(name: str, args, *extra: str) -> dict:
     cmd = [sys.executable, __file__, "--worker", name, "--epochs", str(args.epochs),
            "--sklearn-epochs", str(args.sklearn_epochs), *extra] + (["--no-norms"] if args.no_norms else [])
-    start = time.perf_counter()
+    start, ticks = time.perf_counter(), cpu_ticks()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["process_seconds"] = time.perf_counter() - start
+    result["machine_busy"] = busy_shares(ticks, cpu_ticks())
     return result
+
+
+def cpu_ticks() -> dict[str, int]:
+    """The machine's CPU time so far by kind, summed over its cores (Linux /proc/stat; empty
+    elsewhere): ``steal`` is time the hypervisor gave to other machines."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return {}
+    names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    return dict(zip(names, map(int, fields), strict=False))
+
+
+def busy_shares(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
+    """Shares of the machine's CPU time between two :func:`cpu_ticks`: how much the hypervisor
+    took (``steal``) and how much sat idle."""
+    total = sum(after.values()) - sum(before.values())
+    if not before or total <= 0:
+        return {}
+    return {kind: (after[kind] - before[kind]) / total for kind in ("steal", "idle") if kind in after}
 
 
 def worker_barenet_train(args) -> dict:
@@ -260,7 +283,8 @@ def worker_barenet_train(args) -> dict:
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     result = json.loads(proc.stdout)
     return {"wall_seconds": wall, "test_accuracy": result["test"]["accuracy"], "peak_mb": peak,
-            "timings": result["timings"], "epoch_seconds": [e["seconds"] for e in history["epochs"]]}
+            "timings": result["timings"], "epoch_seconds": [e["seconds"] for e in history["epochs"]],
+            "epoch_cpu_seconds": [e["cpu_seconds"] for e in history["epochs"]]}
 
 
 WORKERS = {"matmul": worker_matmul, "barenet": worker_barenet, "torch": worker_torch,
@@ -287,7 +311,12 @@ def cpu_model() -> str:
 
 
 def epoch_spread(runs: list[list[float]]) -> float:
-    """Slowest over fastest epoch of one recipe, leaving out the first epoch of each process."""
+    """Slowest over fastest epoch of one recipe, leaving out the first epoch of each process.
+
+    The target is judged on each epoch's CPU time (the process's, all threads), not its wall
+    time: a slowdown of barenet's own arithmetic (subnormal floats, a growing buffer) costs CPU
+    time, while time the shared machine gives to other processes or other virtual machines
+    lengthens only the wall clock. Both spreads are reported."""
     epochs = [sec for run in runs for sec in (run[1:] or run)]
     return max(epochs) / min(epochs)
 
@@ -392,11 +421,14 @@ def measure(args, torch_recipes, console) -> dict:
         k: statistics.median([sec for run in results[k]["rounds"]
                               for sec in (run["epoch_seconds"][1:] or run["epoch_seconds"])])
         for k in CONTENDERS}
-    results["epoch_spread"] = {
-        f"784-{HIDDEN}-10, Adam lr {LR:g} (the rounds)":
-            epoch_spread([run["epoch_seconds"] for run in results["barenet"]["rounds"]]),
-        "`barenet train`, default recipe (each run)":
-            max(epoch_spread([run["epoch_seconds"]]) for run in results["barenet_train"]["runs"])}
+    results["epoch_spread"] = {}
+    results["epoch_spread_wall"] = {}
+    for kind, spreads in (("epoch_cpu_seconds", results["epoch_spread"]),
+                          ("epoch_seconds", results["epoch_spread_wall"])):
+        spreads[f"784-{HIDDEN}-10, Adam lr {LR:g} (the rounds)"] = epoch_spread(
+            [run[kind] for run in results["barenet"]["rounds"]])
+        spreads["`barenet train`, default recipe (each run)"] = max(
+            epoch_spread([run[kind]]) for run in results["barenet_train"]["runs"])
     return results
 
 
@@ -410,7 +442,8 @@ def evaluate_targets(r: dict) -> None:
     targets = [
         ("`barenet train` to 98 % test / fastest PyTorch process to 98 %", train_ratio, 0.4),
         (f"barenet s/epoch / PyTorch s/epoch (784-{HIDDEN}-10)", pe["barenet"] / pe["torch"], 0.6),
-        ("slowest / fastest barenet epoch of any recipe", max(r["epoch_spread"].values()), 1.15),
+        ("slowest / fastest barenet epoch (CPU time) of any recipe", max(r["epoch_spread"].values()),
+         1.15),
         ("peak memory of `barenet train` / the fastest PyTorch run's", memory_ratio, 0.5),
     ]
     r["targets"] = [{"target": t, "value": v, "limit": lim, "met": v <= lim} for t, v, lim in targets]
@@ -450,12 +483,14 @@ def summary(r: dict) -> dict:
             "train_accuracies": [run["test_accuracy"] for run in train["runs"]],
             "torch_to_98_seconds": fastest["wall_seconds"] if fastest else None,
             "targets": {t["target"]: t["value"] for t in r["targets"]},
+            "epoch_spread_wall": max(r["epoch_spread_wall"].values()),
             "met": [t["met"] for t in r["targets"]]}
 
 
 def write_history_doc(path: Path, history: Path) -> None:
     """Every run recorded in bench_history.jsonl, one row each: the machines and their swings in
-    view. Runs from before the targets became ratios (2026-11) lack some columns."""
+    view. Runs from before the targets became ratios (2026-11) lack some columns; runs before
+    the spread was judged on CPU time (2026-12-03) have only the wall-time spread."""
     rows = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
     lines = ["| run | CPU, BLAS | GFLOP/s | s/epoch / PyTorch | / FLOP bound | `barenet train` runs (s) "
              "| / PyTorch to 98 % | epoch spread | memory / PyTorch | targets met |",
@@ -463,7 +498,10 @@ def write_history_doc(path: Path, history: Path) -> None:
     for h in rows:
         values = list(h.get("targets", {}).values())
         ratio = f"{values[0]:.2f}" if values else "-"
+        # runs before 2026-12-03 judged the spread on wall time; later ones on CPU time (wall after)
         spread = f"{values[2]:.2f}" if values else "-"
+        if "epoch_spread_wall" in h:
+            spread += f" ({h['epoch_spread_wall']:.2f} wall)"
         memory = f"{values[3]:.2f}" if values else "-"
         machine = f"{h['cpu']}, {h['blas']}" if "cpu" in h else "(not recorded)"
         lines.append(
@@ -530,7 +568,13 @@ def write_doc(path: Path, r: dict) -> None:
                      f"{100 * run['test_accuracy']:.2f} %{reached} | {run['wall_seconds']:.2f} | "
                      f"{run['peak_mb']:.0f} |")
     spread = "; ".join(f"{name}: {value:.2f}x" for name, value in r["epoch_spread"].items())
-    lines += ["", f"Slowest over fastest epoch, first epoch of each process left out: {spread}.", "",
+    wall = "; ".join(f"{value:.2f}x" for value in r["epoch_spread_wall"].values())
+    steal = max(run["machine_busy"].get("steal", 0.0) for run in
+                r["barenet"]["rounds"] + r["barenet_train"]["runs"])
+    lines += ["", f"Slowest over fastest epoch, first epoch of each process left out, in CPU time "
+              f"(the target): {spread}; in wall time (information): {wall}. The hypervisor took at "
+              f"most {100 * steal:.1f} % of the machine's CPU time during a barenet process "
+              f"(steal, /proc/stat).", "",
               "| target | measured | limit | met |", "|---|---:|---:|:---:|"]
     for t in r["targets"]:
         met = "yes" if t["met"] else "no"

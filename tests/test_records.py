@@ -57,6 +57,47 @@ def test_records_smoke_mode_writes_the_page(tmp_path):
     out.unlink()
     assert records.main(["--page-only", "--out", str(out), "--runs", str(runs)]) == 0
     assert out.read_text() == text
+    # a second attempt keeps the first one's result, and the page names both
+    first = json.loads((tmp_path / "records-noaug.json").read_text())
+    assert records.main(["--smoke", "--only", "noaug", "--out", str(out), "--runs", str(runs)]) == 0
+    assert json.loads((tmp_path / "records-noaug-attempt-1.json").read_text()) == first
+    assert "other attempt: " in out.read_text()
+
+
+def _result(val_errors: list[float], **config) -> dict:
+    """A record result with the given validation error (%) per epoch."""
+    toml = make_config(read_toml(EXAMPLES / "record-noaug.toml"), **config).to_toml()
+    history = [{"val_accuracy": 1 - e / 100, "train_accuracy": 0.99, "train_loss": 0.1, "val_loss": 0.1}
+               for e in val_errors]
+    return {"record": "noaug", "config": toml, "history": history, "final_seconds": 600.0,
+            "validation": history[-1]["val_accuracy"], "test_accuracy": 0.985, "test_loss": 0.5,
+            "total_seconds": 600.0, "machine": "a CPU", "smoke": False,
+            "command": "barenet train --config examples/record-noaug.toml", "chosen": {}, "scores": []}
+
+
+def test_outlook_reads_the_curve_and_the_cost_of_width():
+    r = _result([3.0, 2.0, 1.8, 1.6, 1.5, 1.45, 1.42, 1.4], layers=[100, 100])
+    text = records._outlook(records.RECORD_BY_NAME["noaug"], r)
+    # epoch 4 -> 8: 1.6 -> 1.4; epoch 6 -> 8: 1.45 -> 1.4
+    assert "fell by 0.20 points over the second half" in text and "by 0.05 over the last quarter" in text
+    wide = (784 * 200 + 200 * 200 + 200 * 10) / (784 * 100 + 100 * 100 + 100 * 10)
+    assert f"{wide:.1f}x the weights" in text and "[200, 200]" in text
+    assert f"{wide * 10:.1f} min" in text
+
+
+def test_the_page_shows_the_attempt_with_the_best_validation(tmp_path):
+    out = tmp_path / "records.md"
+    worse, better = _result([2.0, 1.5]), _result([2.0, 1.2], lr=0.002)
+    better["command"] += " --lr 0.002"
+    records.write_text(records.result_path(out, "noaug"), json.dumps(better))
+    records.keep_earlier(out, "noaug")
+    records.write_text(records.result_path(out, "noaug"), json.dumps(worse))
+    kept = records.attempts(out, "noaug")
+    assert kept[0] == better and kept[1] == worse
+    text = records.page([kept[0]], None, {"noaug": kept})
+    assert "validation 98.80%" in text and "adam lr 0.002" in text
+    assert "other attempt: barenet train --config examples/record-noaug.toml: validation 98.50%" in text
+    assert "what more would give: " in text  # the target is missed
 
 
 def test_command_line_repeats_the_chosen_overrides():

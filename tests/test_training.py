@@ -66,7 +66,7 @@ def test_history_records_everything():
         assert len(record["weight_change"]) == 3 and len(record["grad_norm"]) == 3
         assert all(v > 0 for v in record["weight_change"] + record["grad_norm"])
         assert 0 <= record["val_accuracy"] <= 1 and record["val_loss"] > 0
-        assert record["seconds"] > 0
+        assert record["seconds"] > 0 and record["cpu_seconds"] >= 0
     # the recorded weight change of the first epoch is the real one
     model2 = bn.MLP([8, 16, 12, 3], seed=1)
     w0 = model2.dense_layers[0].W.copy()
@@ -76,6 +76,15 @@ def test_history_records_everything():
     csv = history.to_csv().splitlines()
     assert csv[0].startswith("epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr")
     assert "weight_change_3" in csv[0] and len(csv) == 5
+
+
+def test_history_csv_has_every_column_of_any_epoch():
+    """A run resumed from an older version's history has fewer columns in its first epochs;
+    the CSV keeps them all, leaving the missing values empty."""
+    history = bn.History(epochs=[{"epoch": 1, "seconds": 0.5},
+                                 {"epoch": 2, "seconds": 0.4, "cpu_seconds": 0.39}])
+    rows = history.to_csv().splitlines()
+    assert rows == ["epoch,seconds,cpu_seconds", "1,0.5,", "2,0.4,0.39"]
 
 
 def test_train_loss_matches_a_separate_evaluation_for_full_batch():

@@ -23,8 +23,10 @@ class History:
     losses, weighted by batch size), ``train_accuracy`` (running accuracy of the batches'
     predictions, taken before each update), ``val_loss`` and ``val_accuracy`` (None without a
     validation set), ``lr`` (the learning rate at the epoch's last step), ``seconds`` (wall
-    time of the epoch), ``weight_change`` (per Dense layer, ``||W_end - W_start||_2`` over the
-    epoch) and ``grad_norm`` (per Dense layer, the mean over the epoch's batches of ``||dW||_2``).
+    time of the epoch), ``cpu_seconds`` (CPU time the process used in the epoch, summed over
+    its threads: it leaves out the time the machine gave to others), ``weight_change`` (per
+    Dense layer, ``||W_end - W_start||_2`` over the epoch) and ``grad_norm`` (per Dense layer,
+    the mean over the epoch's batches of ``||dW||_2``).
     """
 
     epochs: list[dict[str, Any]] = field(default_factory=list)
@@ -58,11 +60,15 @@ class History:
         return rows
 
     def to_csv(self) -> str:
+        """Every column any epoch has, in order of first appearance; a missing value is empty
+        (a run resumed from one written by an older version has fewer columns in its first
+        epochs)."""
         rows = self.flat_rows()
         if not rows:
             return ""
+        columns = list(dict.fromkeys(key for row in rows for key in row))
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: "" if v is None else v for k, v in row.items()})

@@ -174,7 +174,7 @@ class Trainer:
     def _run_epochs(self, x: Array, y: Array, validation: tuple[Array, Array] | None, batch: int,
                     n_batches: int, params: list, dense: list, batch_hooks: list) -> None:
         while self.epoch < self.epochs and not self.stop_training:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             self._last_snapshot = start = self._snapshot()
             grad_norm_sum = np.zeros(len(dense))  # per layer: the sum over batches of ||dW||
             loss_sum, correct, seen = 0.0, 0, 0
@@ -225,6 +225,7 @@ class Trainer:
                                            in zip(dense, start["weights"][0::2], strict=True)]
                 record["grad_norm"] = [float(v / max(n_batches, 1)) for v in grad_norm_sum]
             record["seconds"] = time.perf_counter() - started
+            record["cpu_seconds"] = time.process_time() - cpu_started
             self.history.epochs.append(record)
             call_hooks(self.callbacks, "on_epoch_end", self, record)
 
