@@ -393,15 +393,20 @@ def measure(args, torch_recipes, console) -> dict:
             results[name]["predict_seconds"] = min(run["predict_seconds"] for run in runs)
     console.print("measuring profile ...")
     results["profile"] = run_worker("profile", args)
-    console.print("timing the whole `barenet train` process ...")
-    runs = [run_worker("barenet_train", args) for _ in range(args.train_runs)]
+    # whole processes, barenet's and PyTorch's taking turns, so that a slow spell of the
+    # machine falls on both (the first version ran all of barenet's, then all of PyTorch's)
+    runs, torch_runs = [], []
+    for turn in range(max(args.train_runs, len(torch_recipes))):
+        if turn < args.train_runs:
+            console.print(f"timing the whole `barenet train` process (run {turn + 1}) ...")
+            runs.append(run_worker("barenet_train", args))
+        if turn < len(torch_recipes):
+            width, lr = torch_recipes[turn]
+            console.print(f"timing PyTorch 784-{width}-10, Adam lr {lr:g}, to 98 % test ...")
+            torch_runs.append(run_torch_to_98(args, width, lr))
     middle = sorted(runs, key=lambda run: run["wall_seconds"])[len(runs) // 2]
     results["barenet_train"] = dict(middle, runs=runs,
                                     reached_98=all(run["test_accuracy"] >= TARGET_ACCURACY for run in runs))
-    torch_runs = []
-    for width, lr in torch_recipes:
-        console.print(f"timing PyTorch 784-{width}-10, Adam lr {lr:g}, to 98 % test ...")
-        torch_runs.append(run_torch_to_98(args, width, lr))
     reached = [run for run in torch_runs if run["reached_98"]]
     fastest = min(reached, key=lambda run: run["wall_seconds"]) if reached else None
     results["torch_to_98"] = {"runs": torch_runs, "fastest": fastest}
