@@ -80,9 +80,17 @@ def test_outlook_reads_the_curve_and_the_cost_of_width():
     text = records._outlook(records.RECORD_BY_NAME["noaug"], r)
     # epoch 4 -> 8: 1.6 -> 1.4; epoch 6 -> 8: 1.45 -> 1.4
     assert "fell by 0.20 points over the second half" in text and "by 0.05 over the last quarter" in text
+    assert "more epochs of this schedule are expected to give little" in text
     wide = (784 * 200 + 200 * 200 + 200 * 10) / (784 * 100 + 100 * 100 + 100 * 10)
     assert f"{wide:.1f}x the weights" in text and "[200, 200]" in text
     assert f"{wide * 10:.1f} min" in text
+
+
+def test_outlook_says_when_the_curve_is_still_falling():
+    r = _result([3.0, 2.0, 1.9, 1.8, 1.6, 1.5, 1.3, 1.2])  # 1.5 -> 1.2 over the last quarter
+    text = records._outlook(records.RECORD_BY_NAME["noaug"], r)
+    assert "by 0.30 over the last quarter; it was still falling" in text
+    assert "twice the epochs: about 20.0 min here" in text
 
 
 def test_the_page_shows_the_attempt_with_the_best_validation(tmp_path):

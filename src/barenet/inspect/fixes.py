@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .signals import Recipe
 
-#: A usual starting learning rate per optimizer (barenet's own recipe uses Adam 0.005).
+#: A usual starting learning rate per optimizer.
 TYPICAL_LR = {"adam": 0.001, "adamw": 0.001, "sgd": 0.1}
 
 
@@ -31,7 +31,7 @@ def raise_lr(recipe: Recipe) -> str:
     typical = TYPICAL_LR.get(recipe.optimizer or "")
     if recipe.lr is not None and typical is not None and typical > recipe.lr:
         return (f"raise the learning rate: --lr {recipe.lr:g} -> {typical:g} (a usual start for "
-                f"{recipe.optimizer}; barenet's default recipe is --optimizer adam --lr 0.005)")
+                f"{recipe.optimizer})")
     if recipe.lr is not None:
         return f"raise the learning rate: --lr {recipe.lr:g} -> {recipe.lr * 1000:g}"
     return "raise the learning rate (e.g. 1000 times)"
