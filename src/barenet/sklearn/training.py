@@ -140,7 +140,7 @@ class StochasticTraining:
         try:
             self.n_iter_ = 0
             for _ in range(int(self.max_iter)):
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 if self.shuffle:
                     sample_idx = sk_shuffle(sample_idx, random_state=rs)
                 accumulated, correct = 0.0, 0
@@ -186,6 +186,7 @@ class StochasticTraining:
                 if self.solver == "sgd" and self.learning_rate == "invscaling":
                     self._set_lr(float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t)
                 record["seconds"] = time.perf_counter() - started
+                record["cpu_seconds"] = time.process_time() - cpu_started
                 self.history_.epochs.append(record)
                 run.epoch += 1
                 call_hooks(callbacks, "on_epoch_end", run, record)
