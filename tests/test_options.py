@@ -19,7 +19,7 @@ from barenet.errors import BarenetError
 from barenet.nn.losses import OUTPUTS_FOR_LOSS, check_pairing
 from barenet.run import memory, runner
 from barenet.run import search as search_module
-from barenet.run.options import OPTIONS, SEARCHABLE
+from barenet.run.options import OPTIONS, SEARCHABLE, option
 from barenet.search import parse_space, search
 
 TINY = ["--per-class", "5", "--layers", "4", "--epochs", "1", "--batch-size", "5", "--quiet", "--no-report"]
@@ -59,7 +59,8 @@ def test_train_help_lists_every_default_and_accepted_value():
         assert flag in text
         for name in opt.choices:
             assert name in text, (opt.name, name)
-    for fragment in ("(default: 0.005)", "(default: 192)", "(default: auto)", "(default: cosine)",
+    lr, width = option("lr").default, option("layers").default[0]
+    for fragment in (f"(default: {lr:g})", f"(default: {width})", "(default: auto)", "(default: cosine)",
                      "a positive integer or 'full'", "a finite number > 0", "an integer of at least 0",
                      "softmax", "leaky_relu", "fashion-mnist", "adamw", "val_accuracy", "exponential(gamma)"):
         assert fragment in text, fragment
@@ -71,7 +72,7 @@ def test_search_has_a_flag_for_every_searchable_option():
     assert set(SEARCHABLE) <= flags
     assert {"description", "checkpoint_every"}.isdisjoint(SEARCHABLE)
     text = " ".join(search_parser.format_help().split())
-    assert "(default: 0.005)" in text and "1,5" in text
+    assert f"(default: {option('lr').default:g})" in text and "1,5" in text
 
 
 def test_toml_round_trip_with_control_characters(tmp_path):
