@@ -77,8 +77,10 @@ class _EpochLines:
 
     def __init__(self, label: str, printer) -> None:
         self.label, self.printer, self.started = label, printer, time.perf_counter()
+        self.seen = 0  # epochs run in this process
 
     def on_epoch_end(self, trainer, record: dict[str, Any]) -> None:
+        self.seen += 1
         self.printer(f"{self.label}: epoch {trainer.epoch}/{trainer.epochs} "
                      f"loss {record['train_loss']:.4f} val_acc {record['val_accuracy']:.4%} "
                      f"{time.perf_counter() - self.started:.0f} s")
@@ -98,12 +100,19 @@ def command_line(record: Record, chosen: dict[str, Any], threads: int) -> str:
 
 
 def run_record(record: Record, smoke: bool, runs: Path, threads: int = 1,
-               printer=print) -> dict[str, Any]:
+               printer=print, resume: bool = False) -> dict[str, Any]:
     """Select on validation, train the chosen recipe, evaluate it once on the test set.
 
     The final run is a run directory, ``runs/<name>`` (model, config.toml, history, report,
     a checkpoint every 10 epochs); the test set is not in its data, so it plays no part in
-    training, selection or early decisions. Returns what the page needs (JSON-ready)."""
+    training, selection or early decisions. Returns what the page needs (JSON-ready).
+
+    ``resume`` continues an interrupted final run from its checkpoint (bit for bit the run it
+    would have been); its wall time is then the sum of its epochs' times plus this process's
+    time outside them. Only a record with a single candidate can be resumed: the scores of an
+    interrupted selection are not kept."""
+    if resume and len(record.candidates) != 1:
+        raise SystemExit(f"{record.name}: only a record with one candidate can be resumed")
     base = read_toml(record.path)
     full = load_mnist()
     no_test = _without_test(full)
@@ -123,9 +132,14 @@ def run_record(record: Record, smoke: bool, runs: Path, threads: int = 1,
     config = make_config(base, **{**chosen, **(SMOKE if smoke else {})}, threads=threads,
                          checkpoint_every=10)
     final_started = time.perf_counter()
-    result = train_run(config, out=runs / record.name, dataset=no_test, overwrite=True,
-                       callbacks=[_EpochLines(record.name, printer)])
+    lines = _EpochLines(record.name, printer)
+    result = train_run(config, out=runs / record.name, dataset=no_test, overwrite=not resume,
+                       resume=resume, callbacks=[lines])
     final_seconds = time.perf_counter() - final_started
+    resumed_at = None
+    if resume:  # the epochs before the checkpoint ran in an earlier process
+        resumed_at = len(result.history) - lines.seen
+        final_seconds += sum(e["seconds"] for e in result.history.epochs[:resumed_at])
     data = result.data
     x_test = full.x_test.reshape(len(full.x_test), -1)
     test_loss, test_accuracy = evaluate(result.model, x_test, full.y_test, result.loss, data.normalizer)
@@ -136,7 +150,7 @@ def run_record(record: Record, smoke: bool, runs: Path, threads: int = 1,
             "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
             "final_seconds": final_seconds, "total_seconds": time.perf_counter() - started,
             "command": command_line(record, chosen, threads), "smoke": smoke,
-            "machine": machine()}
+            "machine": machine(), "resumed_at_epoch": resumed_at}
 
 
 def machine() -> str:
@@ -254,7 +268,9 @@ def page(results: list[dict[str, Any]], figure: str | None = None,
                   f"max-norm {config.max_norm}, label smoothing {config.label_smoothing}, augment "
                   f"`{config.augment}`, shift {config.shift}, {config.optimizer} lr {config.lr} "
                   f"{config.schedule}, batch {config.batch_size}, {config.epochs} epochs",
-                  f"- wall time: {_duration(r['final_seconds'])} for the final run, "
+                  f"- wall time: {_duration(r['final_seconds'])} for the final run"
+                  + (f" (interrupted and resumed at epoch {r['resumed_at_epoch']}: the sum of "
+                     f"the two processes' times)" if r.get("resumed_at_epoch") else "") + ", "
                   f"{_duration(r['total_seconds'])} with the selection, on {r['machine']}, "
                   f"{config.threads} BLAS thread(s)",
                   _selection(rec, r),
@@ -342,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="30 images per digit, 1 epoch: a check")
     parser.add_argument("--only", choices=list(RECORD_BY_NAME), action="append",
                         help="run this record only (repeatable)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue each record's interrupted final run from its checkpoint")
     parser.add_argument("--page-only", action="store_true",
                         help="train nothing: write the page from the results saved in --runs")
     parser.add_argument("--threads", type=int, default=1,
@@ -353,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     names = args.only or list(RECORD_BY_NAME)
     if not args.page_only:
         for name in names:
-            result = run_record(RECORD_BY_NAME[name], args.smoke, args.runs, args.threads)
+            result = run_record(RECORD_BY_NAME[name], args.smoke, args.runs, args.threads,
+                                resume=args.resume)
             keep_earlier(args.out, name)
             write_text(result_path(args.out, name), json.dumps(result, indent=1))
     kept = {name: attempts(args.out, name) for name in RECORD_BY_NAME}

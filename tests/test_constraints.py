@@ -29,6 +29,19 @@ def test_projection_bounds_the_columns_and_keeps_their_direction():
     np.testing.assert_allclose(cos, 1.0, rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_projection_is_bit_for_bit_the_column_formula(dtype):
+    """Scaling every column by min(1, c / norm) in one pass gives exactly what scaling only
+    the outside columns by c / norm gives (the inside ones are multiplied by exactly 1)."""
+    w = np.random.default_rng(1).normal(size=(50, 40)).astype(dtype)
+    norms = np.sqrt(np.einsum("ij,ij->j", w, w))
+    c = float(np.median(norms))  # half the columns outside
+    expected = w.copy()
+    outside = norms > c
+    expected[:, outside] = w[:, outside] * (c / norms[outside]).astype(dtype)
+    assert np.array_equal(max_norm_(w, c), expected)
+
+
 @pytest.mark.parametrize("c", [0.0, -1.0, float("inf"), float("nan")])
 def test_projection_refuses_a_bad_bound(c):
     with pytest.raises(BarenetError, match="max-norm"):

@@ -307,7 +307,7 @@ OPTION_LIST = (
     Option("drop_last", "bool", False, "optimization", "drop the last, smaller batch"),
     Option("shuffle", "bool", True, "optimization",
            "shuffle the samples every epoch (--no-shuffle: walk them in their stored order)"),
-    Option("epochs", "int", 6, "optimization", "passes over the training data", low=1),
+    Option("epochs", "int", 5, "optimization", "passes over the training data", low=1),
     Option("early_stopping", "int", None, "optimization",
            "stop after PATIENCE epochs without validation improvement; keep the best weights",
            low=1, optional=True, metavar="PATIENCE"),

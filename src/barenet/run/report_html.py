@@ -129,7 +129,7 @@ def _epochs(n: Any) -> str:
 
 
 def recipe_line(view: Any) -> str:
-    """One line: '784-192-10 ReLU/softmax, cross-entropy, he_normal, Adam lr 0.005 cosine, 6 epochs'."""
+    """One line: '784-192-10 ReLU/softmax, cross-entropy, he_normal, Adam lr 0.005 cosine, 5 epochs'."""
     c, model = resolved_config(view), view.model
     sizes = "-".join(map(str, model.sizes)) if model is not None else "?"
     hidden = "/".join(_NAMES.get(h, h) for h in dict.fromkeys(model.hidden)) if model is not None else ""
