@@ -136,10 +136,11 @@ def run_record(record: Record, smoke: bool, runs: Path, threads: int = 1,
     result = train_run(config, out=runs / record.name, dataset=no_test, overwrite=not resume,
                        resume=resume, callbacks=[lines])
     final_seconds = time.perf_counter() - final_started
-    resumed_at = None
+    resumed_at, earlier_seconds = None, 0.0
     if resume:  # the epochs before the checkpoint ran in an earlier process
         resumed_at = len(result.history) - lines.seen
-        final_seconds += sum(e["seconds"] for e in result.history.epochs[:resumed_at])
+        earlier_seconds = sum(e["seconds"] for e in result.history.epochs[:resumed_at])
+    final_seconds += earlier_seconds
     data = result.data
     x_test = full.x_test.reshape(len(full.x_test), -1)
     test_loss, test_accuracy = evaluate(result.model, x_test, full.y_test, result.loss, data.normalizer)
@@ -148,7 +149,8 @@ def run_record(record: Record, smoke: bool, runs: Path, threads: int = 1,
             "scores": [[v, o] for v, o in scores], "history": result.history.epochs,
             "validation": result.metrics["validation"]["accuracy"],
             "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
-            "final_seconds": final_seconds, "total_seconds": time.perf_counter() - started,
+            "final_seconds": final_seconds,
+            "total_seconds": time.perf_counter() - started + earlier_seconds,
             "command": command_line(record, chosen, threads), "smoke": smoke,
             "machine": machine(), "resumed_at_epoch": resumed_at}
 
@@ -269,10 +271,12 @@ def page(results: list[dict[str, Any]], figure: str | None = None,
                   f"`{config.augment}`, shift {config.shift}, {config.optimizer} lr {config.lr} "
                   f"{config.schedule}, batch {config.batch_size}, {config.epochs} epochs",
                   f"- wall time: {_duration(r['final_seconds'])} for the final run"
-                  + (f" (interrupted and resumed at epoch {r['resumed_at_epoch']}: the sum of "
-                     f"the two processes' times)" if r.get("resumed_at_epoch") else "") + ", "
-                  f"{_duration(r['total_seconds'])} with the selection, on {r['machine']}, "
-                  f"{config.threads} BLAS thread(s)",
+                  + (f" (interrupted after epoch {r['resumed_at_epoch']} and resumed from its "
+                     "checkpoint: the epochs before it plus the resumed process)"
+                     if r.get("resumed_at_epoch") else "")
+                  + (f", {_duration(r['total_seconds'])} with the selection" if r["scores"]
+                     else " (no selection stage)")
+                  + f", on {r['machine']}, {config.threads} BLAS thread(s)",
                   _selection(rec, r),
                   f"- validation error along the way: {_trend(r['history'])}",
                   *([] if reached else [f"- what more would give: {_outlook(rec, r)}"]),
