@@ -120,3 +120,9 @@ def test_command_line_repeats_the_chosen_overrides():
 def test_records_runs_are_kept_out_of_git():
     gitignore = (EXAMPLES.parent / ".gitignore").read_text().split()
     assert "records-runs/" in gitignore
+
+
+def test_only_a_single_candidate_record_can_be_resumed(tmp_path):
+    """An interrupted selection's scores are not kept, so resuming it would hide them."""
+    with pytest.raises(SystemExit, match="only a record with one candidate"):
+        records.run_record(records.RECORD_BY_NAME["aug"], True, tmp_path, resume=True)
