@@ -68,7 +68,8 @@ def main() -> None:
                   file=sys.stderr)
     lines = ["Milliseconds per step to project the four layers of 784-1024-1024-1024-10 (median of "
              "30), one thread:", "",
-             "| units outside the ball | first version (copy of the outside columns) | now (one in-place pass) |",
+             "| units outside the ball | first version (copy of the outside columns) "
+             "| now (one in-place pass) |",
              "|---:|---:|---:|"]
     lines += [f"| {share:.0%} | {first:.2f} | {now:.2f} |" for share, first, now in rows]
     write_block(ROOT / "docs" / "performance.md", "max-norm cost", "benchmarks/max_norm_cost.py", lines)

@@ -314,7 +314,7 @@ def _outlook(rec: Record, r: dict[str, Any]) -> str:
         epochs = (f"it was still falling, so a longer schedule is expected to lower it further "
                   f"(twice the epochs: about {_duration(2 * r['final_seconds'])} here)")
     else:
-        epochs = "so more epochs of this schedule are expected to give little"
+        epochs = "it had flattened, so more epochs of this schedule are expected to give little"
     return (f"the validation error fell by {half:.2f} points over the second half of the run and "
             f"by {last_quarter:.2f} over the last quarter; {epochs}; twice the width "
             f"({[2 * w for w in config.layers]}) has {ratio:.1f}x the weights, so the same {n} "
