@@ -143,10 +143,15 @@ class MachineSpeed:
         return {"control_seconds": self.control_seconds, "control_spent_seconds": self.spent_seconds}
 
 
+def own_epochs(run: dict) -> list[float]:
+    """A worker's epoch times, less the time :class:`MachineSpeed` samples took in them."""
+    spent = run.get("control_spent_seconds") or [0.0] * len(run["epoch_seconds"])
+    return [sec - cost for sec, cost in zip(run["epoch_seconds"], spent, strict=True)]
+
+
 def normalized_epochs(run: dict) -> list[float]:
     """Each epoch, less its samples' time, over its mean :class:`MachineSpeed` sample."""
-    return [(sec - spent) / control for sec, spent, control in
-            zip(run["epoch_seconds"], run["control_spent_seconds"], run["control_seconds"], strict=True)]
+    return [sec / control for sec, control in zip(own_epochs(run), run["control_seconds"], strict=True)]
 
 
 def worker_barenet(args) -> dict:
@@ -175,7 +180,7 @@ def worker_barenet(args) -> dict:
 def worker_default_epochs(args) -> dict:
     """The default recipe's epochs, trained in this process as ``barenet train`` trains them
     (:func:`barenet.run.runner.train_run`, ``--threads auto``), with the machine's speed
-    measured around each epoch."""
+    sampled inside each epoch."""
     from barenet.config import make_config
     from barenet.run.runner import train_run
 
@@ -499,9 +504,10 @@ def measure(args, torch_recipes, console) -> dict:
                              "flops_exact": flops_exact, "seconds_exact": flops_exact / (gflops * 1e9)}
     # the first epoch of a process includes warm-up (buffer allocation, BLAS thread start):
     # the median of the other epochs of every round
+    # barenet's epochs without the time its MachineSpeed samples took
     results["per_epoch_median"] = {
         k: statistics.median([sec for run in results[k]["rounds"]
-                              for sec in (run["epoch_seconds"][1:] or run["epoch_seconds"])])
+                              for sec in (own_epochs(run)[1:] or own_epochs(run))])
         for k in CONTENDERS}
     network, default = f"784-{HIDDEN}-10, Adam lr {LR:g} (the rounds)", "the default recipe (each run)"
     bench_rounds, default_rounds = results["barenet"]["rounds"], results["default_epochs"]["rounds"]
