@@ -16,7 +16,7 @@ times do not carry from one machine to the next (issue 16). The targets:
   rounds (barenet, PyTorch, scikit-learn, then again) so that a slow spell of a shared machine
   does not fall on one of them alone: <= 0.6 x;
 * no barenet epoch more than 1.15 x its recipe's fastest, in units of the machine's speed
-  around each epoch (:class:`MachineSpeed`; the benchmark network's rounds and the default
+  during each epoch (:class:`MachineSpeed`; the benchmark network's rounds and the default
   recipe's; the first epoch of each process, which starts the BLAS threads and allocates the
   buffers, is left out);
 * peak memory of the ``barenet train`` run against the fastest PyTorch run to 98 %: <= 0.5 x.
@@ -395,7 +395,7 @@ def cpu_model() -> str:
 def epoch_spread(runs: list[list[float]]) -> float:
     """Slowest over fastest epoch of one recipe, leaving out the first epoch of each process.
 
-    The target is judged on epochs in units of the machine's speed around each one
+    The target is judged on epochs in units of the machine's speed during each one
     (:func:`normalized_epochs`): on a shared machine the wall clock and even the CPU time swing
     with the host's load, while the target is about barenet's own work slowing down. The wall
     and CPU-time spreads are reported beside it."""
@@ -511,14 +511,15 @@ def measure(args, torch_recipes, console) -> dict:
         for k in CONTENDERS}
     network, default = f"784-{HIDDEN}-10, Adam lr {LR:g} (the rounds)", "the default recipe (each run)"
     bench_rounds, default_rounds = results["barenet"]["rounds"], results["default_epochs"]["rounds"]
-    results["epoch_spread"] = {  # the target: in units of the machine's speed around each epoch
+    results["epoch_spread"] = {  # the target: in units of the machine's speed during each epoch
         network: epoch_spread([normalized_epochs(run) for run in bench_rounds]),
         default: max(epoch_spread([normalized_epochs(run)]) for run in default_rounds)}
     train_runs = results["barenet_train"]["runs"]
-    for kind, key in (("epoch_seconds", "epoch_spread_wall"), ("epoch_cpu_seconds", "epoch_spread_cpu")):
+    for times, key in ((own_epochs, "epoch_spread_wall"),
+                       (lambda run: run["epoch_cpu_seconds"], "epoch_spread_cpu")):
         results[key] = {  # information
-            network: epoch_spread([run[kind] for run in bench_rounds]),
-            default: max(epoch_spread([run[kind]]) for run in default_rounds + train_runs)}
+            network: epoch_spread([times(run) for run in bench_rounds]),
+            default: max(epoch_spread([times(run)]) for run in default_rounds + train_runs)}
     return results
 
 
@@ -580,8 +581,8 @@ def summary(r: dict) -> dict:
 
 def write_history_doc(path: Path, history: Path) -> None:
     """Every run recorded in bench_history.jsonl, one row each: the machines and their swings in
-    view. Runs from before the targets became ratios (2026-11) lack some columns; runs before
-    the spread was judged on CPU time (2026-12-03) have only the wall-time spread."""
+    view. Runs from before the targets became ratios (2026-11) lack some columns; each row
+    names the unit its spread was judged in (wall clock, CPU time, then the machine's speed)."""
     rows = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
     lines = ["| run | CPU, BLAS | GFLOP/s | s/epoch / PyTorch | / FLOP bound | `barenet train` runs (s) "
              "| / PyTorch to 98 % | epoch spread | memory / PyTorch | targets met |",
@@ -670,7 +671,7 @@ def write_doc(path: Path, r: dict) -> None:
     steal = max(run["machine_busy"].get("steal", 0.0) for run in
                 r["barenet"]["rounds"] + r["default_epochs"]["rounds"] + r["barenet_train"]["runs"])
     lines += ["", f"Slowest over fastest epoch, first epoch of each process left out, in units of "
-              f"the machine's speed around each epoch (the target): {spread}; by the wall clock: "
+              f"the machine's speed during each epoch (the target): {spread}; by the wall clock: "
               f"{wall}; in CPU time: {cpu} (the default recipe's wall and CPU figures include the "
               f"whole `barenet train` runs). The control workload's mean sample per epoch ranged "
               f"over {1000 * min(controls):.2f}-{1000 * max(controls):.2f} ms "
