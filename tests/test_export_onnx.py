@@ -50,6 +50,13 @@ def pair_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def batch_norm_run(tmp_path_factory):
+    """Batch normalization (folded into the Gemm layers on export) and noise (training only)."""
+    return _train(tmp_path_factory, "bn", ["--layers", "24", "16", "--batch-norm", "--noise", "0.3",
+                                           "--input-noise", "0.2", "--epochs", "2"])
+
+
+@pytest.fixture(scope="module")
 def every_activation_model(tmp_path_factory, mnist):
     """relu, leaky_relu, sigmoid, tanh and identity hidden layers, softmax out, /255 input."""
     x, y = first_per_class(flatten(mnist.x_train), mnist.y_train, 20)
@@ -74,7 +81,8 @@ def _barenet_proba(model_path, images):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("which", ["ten_class_run", "pair_run", "every_activation_model"])
+@pytest.mark.parametrize("which", ["ten_class_run", "pair_run", "every_activation_model",
+                                   "batch_norm_run"])
 def test_onnxruntime_agrees_with_predict_on_all_test_images(which, request, mnist, tmp_path):
     source = request.getfixturevalue(which)
     out = tmp_path / "m.onnx"

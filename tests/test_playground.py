@@ -221,7 +221,8 @@ def test_the_javascript_preprocessing_is_mnist_style_exactly(page):
         assert got == want, g.shape
 
 
-@pytest.mark.parametrize("kind", ["every activation, standardize", "one sigmoid unit, max"])
+@pytest.mark.parametrize("kind", ["every activation, standardize", "one sigmoid unit, max",
+                                  "batch normalization"])
 def test_every_activation_and_a_one_unit_output_in_the_browser(browser, kind, tmp_path):
     from barenet.data import load_dataset
     from barenet.data.preprocess import Normalizer, select_digits
@@ -234,6 +235,17 @@ def test_every_activation_and_a_one_unit_output_in_the_browser(browser, kind, tm
                     init="xavier", seed=5)
         normalizer, classes = Normalizer("standardize").fit(ds.x_train[:2000]), [str(d) for d in range(10)]
         x, y = ds.x_test[:10], ds.y_test[:10]
+    elif kind == "batch normalization":  # folded into each Dense layer for the page
+        model = MLP([784, 12, 10, 10], batch_norm=True, noise=0.3, seed=4)
+        normalizer, classes = Normalizer("255"), [str(d) for d in range(10)]
+        x, y = ds.x_test[:6], ds.y_test[:6]
+        rng = np.random.default_rng(0)
+        for name, array in model.statistics().items():  # as if trained: away from 0 and 1
+            variance = name.endswith("var")
+            array[...] = rng.uniform(0.5, 2.0, array.shape) if variance else rng.normal(size=array.shape)
+        for p in model.params():
+            if p.name.endswith(("gamma", "beta")):
+                p.value[...] = rng.uniform(0.5, 1.5, p.value.shape)
     else:
         model = MLP([784, 9, 1], hidden="tanh", output="sigmoid", seed=2)
         normalizer, classes = Normalizer("max"), ["3", "8"]

@@ -62,7 +62,8 @@ def run_rows(run_dir: str, seed: int = 0) -> tuple[list[dict], str]:
     for dropout_at_check in ((True, False) if config.dropout or config.input_dropout else (False,)):
         model = MLP([RUN_INPUTS, *hidden, units], hidden=config.hidden, output=output, init="xavier_normal",
                     bias_init=0.1, dropout=config.dropout, dtype="float64", seed=seed,
-                    input_dropout=config.input_dropout)
+                    input_dropout=config.input_dropout, batch_norm=config.batch_norm,
+                    noise=config.noise, input_noise=config.input_noise)
         result = gradcheck(model, loss, x, labels, dropout=dropout_at_check, seed=seed)
         rows.append({"hidden": config.hidden, "output": output, "loss": loss.name,
                      "label_smoothing": loss.label_smoothing,

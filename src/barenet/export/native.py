@@ -6,7 +6,9 @@ An uncompressed NumPy ``.npz`` (a zip of ``.npy`` arrays) holding:
 
 * ``layer1.W``, ``layer1.b``, ``layer2.W``, ... : the parameters, named as in
   :meth:`barenet.MLP.params`; ``layerK.W`` is (n_in, n_out) and ``layerK.b`` is (n_out,), in
-  the model's dtype (float32 or float64).
+  the model's dtype (float32 or float64). With batch normalization each hidden layer K also
+  has ``layerK.gamma``, ``layerK.beta``, ``layerK.running_mean`` and ``layerK.running_var``,
+  each (n_out,) (:meth:`barenet.MLP.statistics` names the last two).
 * ``header`` : a 1-D uint8 array holding UTF-8 JSON::
 
       {"format": "barenet-model", "format_version": 1, "barenet_version": "0.1.0",
@@ -42,8 +44,9 @@ from ..errors import BarenetError, DivergenceError, ModelFileError
 from ..files.atomic import atomic_write
 from ..files.safe_read import file_kind, read_checked_npz, summary
 from ..nn.init import get_initializer
-from ..nn.layers import ActivationLayer, Dense, Dropout
+from ..nn.layers import ActivationLayer, Dense, Dropout, GaussianNoise
 from ..nn.model import DTYPES, MLP
+from ..nn.normalization import BatchNorm
 
 FORMAT = "barenet-model"
 FORMAT_VERSION = 1
@@ -113,13 +116,12 @@ def save_model(path: str | os.PathLike, model: MLP, metadata: Mapping | None = N
     path = Path(path)
     if path.suffix == "":
         path = path.with_name(path.name + ".npz")
-    params = model.params()
-    for p in params:
-        if not np.all(np.isfinite(p.value)):
-            raise DivergenceError(f"{p.name} holds NaN or inf; not saving a diverged model "
+    arrays = {p.name: p.value for p in model.params()} | model.statistics()
+    for name, value in arrays.items():
+        if not np.all(np.isfinite(value)):
+            raise DivergenceError(f"{name} holds NaN or inf; not saving a diverged model "
                                   "(lower the learning rate, or keep the last good model)")
     header = np.frombuffer(_header_bytes(model, metadata), dtype=np.uint8)
-    arrays = {p.name: p.value for p in params}
     with atomic_write(path, "wb") as handle:
         np.savez(handle, **{HEADER_KEY: header}, **arrays)
     return path
@@ -232,6 +234,9 @@ def _check_config(path: Path, cfg: dict) -> dict:
          and all(_is_number(d) for d in cfg["dropout"])),
         ("input_dropout", _is_number(cfg.get("input_dropout", 0.0))
          and 0 <= cfg.get("input_dropout", 0.0) < 1),
+        ("batch_norm", isinstance(cfg.get("batch_norm", False), bool)),
+        ("noise", _is_number(cfg.get("noise", 0.0)) and cfg.get("noise", 0.0) >= 0),
+        ("input_noise", _is_number(cfg.get("input_noise", 0.0)) and cfg.get("input_noise", 0.0) >= 0),
         ("dtype", cfg.get("dtype") in DTYPES),
         ("seed", cfg.get("seed") is None or _is_int(cfg.get("seed"))),
     ]
@@ -247,16 +252,24 @@ def _check_config(path: Path, cfg: dict) -> dict:
                         _RESAVE) from None
     return {"sizes": sizes, "hidden": cfg["hidden"], "output": cfg["output"],
             "dropout": cfg["dropout"], "input_dropout": float(cfg.get("input_dropout", 0.0)),
+            "batch_norm": cfg.get("batch_norm", False), "noise": float(cfg.get("noise", 0.0)),
+            "input_noise": float(cfg.get("input_noise", 0.0)),
             "dtype": cfg["dtype"], "seed": cfg.get("seed")}
 
 
-def _check_weights(path: Path, kwargs: dict, arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """The parameter arrays in MLP.params() order, each checked against the architecture."""
+def _check_weights(path: Path, kwargs: dict, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The arrays by name, parameters in MLP.params() order and then the running statistics,
+    each checked against the architecture."""
     sizes, dtype = kwargs["sizes"], np.dtype(kwargs["dtype"])
     expected: dict[str, tuple[int, ...]] = {}
+    statistics: dict[str, tuple[int, ...]] = {}
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True), start=1):
         expected[f"layer{i}.W"] = (n_in, n_out)
         expected[f"layer{i}.b"] = (n_out,)
+        if kwargs["batch_norm"] and i < len(sizes) - 1:
+            expected[f"layer{i}.gamma"] = expected[f"layer{i}.beta"] = (n_out,)
+            statistics[f"layer{i}.running_mean"] = statistics[f"layer{i}.running_var"] = (n_out,)
+    expected |= statistics
     missing = [k for k in expected if k not in arrays]
     extra = sorted(k for k in arrays if k not in expected)
     if missing:
@@ -276,7 +289,7 @@ def _check_weights(path: Path, kwargs: dict, arrays: dict[str, np.ndarray]) -> l
         if not np.all(np.isfinite(a)):
             raise _fail(path, f"array {name} holds NaN or inf (the model diverged before it "
                         "was saved)", "retrain with a lower learning rate")
-    return [arrays[name] for name in expected]
+    return {name: arrays[name] for name in expected}
 
 
 def _build(path: Path, header: dict, arrays: dict[str, np.ndarray]) -> MLP:
@@ -288,7 +301,9 @@ def _build(path: Path, header: dict, arrays: dict[str, np.ndarray]) -> MLP:
     except BarenetError as exc:
         raise _fail(path, f"describes a model barenet cannot build ({exc})", _RESAVE) from None
     model.inits, model.bias_init = list(cfg["init"]), cfg.get("bias_init", 0.0)
-    model.set_weights(weights)
+    model.set_weights([weights[p.name] for p in model.params()])
+    for name, array in model.statistics().items():
+        array[...] = weights[name]
     state = header.get("rng_state")
     if state is not None:
         try:
@@ -358,5 +373,9 @@ def model_summary_dict(model: MLP) -> dict:
             layers.append({"type": "Activation", "name": layer.name})
         elif isinstance(layer, Dropout):
             layers.append({"type": "Dropout", "rate": layer.rate})
+        elif isinstance(layer, BatchNorm):
+            layers.append({"type": "BatchNorm", "units": layer.n, "params": 2 * layer.n})
+        elif isinstance(layer, GaussianNoise):
+            layers.append({"type": "GaussianNoise", "sigma": layer.sigma})
     return {"config": model.config(), "n_params": int(model.n_params()),
             "dtype": model.dtype.name, "layers": layers}

@@ -145,8 +145,9 @@ def to_onnx(model: Any, normalizer: Normalizer | None = None, classes: Sequence[
     x = builder.input_pixels(input_dtype, shape)
     if normalizer is not None:
         x = builder.normalize(x, normalizer, model.n_inputs)
-    for dense, act in zip(model.dense_layers, [*model.hidden, model.output], strict=True):
-        x = builder.dense(x, dense.W, dense.b, act)
+    # batch normalization folded into the Dense layers: the graph is Gemm + activation only
+    for (w, b), act in zip(model.inference_affines(), [*model.hidden, model.output], strict=True):
+        x = builder.dense(x, w, b, act)
     probabilities = builder.probabilities(x, model.n_outputs == 1)
     builder.labels(probabilities, classes)
     meta = {"classes": json.dumps([str(c) for c in classes]),

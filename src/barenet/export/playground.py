@@ -71,9 +71,9 @@ def model_json(model: MLP, normalizer: Normalizer | None, classes: Sequence[Any]
     if images.dtype != np.uint8 or images.shape[1:] != (SIDE, SIDE) or len(images) != len(sample_labels):
         raise BarenetError("samples must be uint8 (K, 28, 28) with one label each")
     activations = [*model.hidden, model.output]
-    layers = [{"n_in": d.n_in, "n_out": d.n_out, "activation": act,
-               "W": _b64(d.W, np.float32), "b": _b64(d.b, np.float32)}
-              for d, act in zip(model.dense_layers, activations, strict=True)]
+    layers = [{"n_in": w.shape[0], "n_out": w.shape[1], "activation": act,
+               "W": _b64(w, np.float32), "b": _b64(b, np.float32)}  # batch norm folded in
+              for (w, b), act in zip(model.inference_affines(), activations, strict=True)]
     return {"title": str(title), "classes": [str(c) for c in classes],
             "one_unit": model.n_outputs == 1, "normalizer": _normalizer_json(normalizer),
             "layers": layers,

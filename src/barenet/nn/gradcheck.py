@@ -15,8 +15,9 @@ differentiable at exactly z = 0: check them on data where no pre-activation sits
 0 (nonzero biases help: a sample whose inputs to a layer are all zero has z = b).
 
 The model is copied to float64 first (the original is untouched), dropout masks are frozen
-so that every evaluation of L sees the same network, and the loss is evaluated in training
-mode. The check returns the largest relative error per parameter tensor.
+(and so is Gaussian noise) so that every evaluation of L sees the same network, and the loss is
+evaluated in training mode (batch normalization with the batch's own statistics). The check
+returns the largest relative error per parameter tensor.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layers import Dropout
+from .layers import Dropout, GaussianNoise
 from .losses import Loss, get_loss
 from .model import MLP
 
@@ -66,10 +67,10 @@ def gradcheck(
     net = model.astype(np.float64)
     x = np.asarray(x, dtype=np.float64)
     for layer in net.layers:
-        if isinstance(layer, Dropout):
+        if isinstance(layer, (Dropout, GaussianNoise)):
             layer.freeze(True)
-            if not dropout:
-                layer.rate = 0.0
+        if isinstance(layer, Dropout) and not dropout:
+            layer.rate = 0.0
 
     def loss_value() -> float:
         return loss.value(net.forward(x, training=True, copy=False), y)

@@ -1,4 +1,5 @@
-"""Layers: Dense, activation layers and inverted Dropout, each a forward/backward pair.
+"""Layers: Dense, activation layers, inverted Dropout and Gaussian noise, each a forward/backward
+pair (batch normalization is in :mod:`barenet.nn.normalization`).
 
 Conventions (batch-major, one row per sample):
 
@@ -79,7 +80,7 @@ def packed_vector(arrays: Sequence[Array]) -> Array | None:
     return vector
 
 
-def _buffer(current: Array | None, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+def reuse_buffer(current: Array | None, shape: tuple[int, ...], dtype: np.dtype) -> Array:
     """Reuse ``current`` when it already has this shape and dtype, else allocate."""
     if current is None or current.shape != shape or current.dtype != dtype:
         return np.empty(shape, dtype=dtype)
@@ -108,12 +109,19 @@ class Dense:
         dL/dW = x^T g            (n_in, n_out)
         dL/db = sum_i g_i        (n_out,)
         dL/dx = g W^T            (N, n_in)   (skipped for the first layer)
+
+    ``use_bias=False`` keeps ``b`` at zero and ``db`` at zero (a batch normalization follows,
+    which subtracts any constant: its ``beta`` is the bias); ``b`` stays in :meth:`params`, so
+    every Dense layer has the same two arrays in files and exports.
     """
+
+    PARAMS = (("W", "dW"), ("b", "db"))
+    use_bias = True  # (a class default: layers pickled before the option existed have a bias)
 
     def __init__(
         self, n_in: int, n_out: int, *, init: str = "auto", activation: str = "relu",
         bias_init: float | str = 0.0, rng: np.random.Generator | None = None,
-        dtype: np.dtype | type = np.float32,
+        dtype: np.dtype | type = np.float32, use_bias: bool = True,
     ) -> None:
         if int(n_in) < 1 or int(n_out) < 1:
             raise BarenetError(f"layer sizes must be positive integers; got {n_in} -> {n_out}")
@@ -122,7 +130,9 @@ class Dense:
         self.n_in, self.n_out = int(n_in), int(n_out)
         self.init = init
         self.W = initialize(init, rng, self.n_in, self.n_out, dtype, activation)
-        self.b = initial_bias(bias_init, rng, self.n_out, dtype, activation)
+        self.use_bias = bool(use_bias)
+        self.b = (initial_bias(bias_init, rng, self.n_out, dtype, activation) if self.use_bias
+                  else np.zeros(self.n_out, dtype=dtype))
         self.dW = np.zeros_like(self.W)
         self.db = np.zeros_like(self.b)
         self._x: Array | None = None
@@ -131,9 +141,10 @@ class Dense:
 
     def forward(self, x: Array, training: bool = False) -> Array:
         self._x = x
-        z = self._z = _buffer(self._z, (x.shape[0], self.n_out), self.W.dtype)
+        z = self._z = reuse_buffer(self._z, (x.shape[0], self.n_out), self.W.dtype)
         np.matmul(x, self.W, out=z)
-        z += self.b
+        if self.use_bias:
+            z += self.b
         return z
 
     def infer(self, x: Array) -> Array:
@@ -145,10 +156,11 @@ class Dense:
         x = self._x
         assert x is not None, "backward() called before forward()"
         np.matmul(x.T, g, out=self.dW)
-        np.sum(g, axis=0, out=self.db)
+        if self.use_bias:
+            np.sum(g, axis=0, out=self.db)
         if not need_input_grad:
             return None
-        dx = self._dx = _buffer(self._dx, x.shape, self.W.dtype)
+        dx = self._dx = reuse_buffer(self._dx, x.shape, self.W.dtype)
         np.matmul(g, self.W.T, out=dx)
         return dx
 
@@ -226,7 +238,7 @@ class Dropout:
             keep = self.rng.random(
                 x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32)
             self._mask = ((keep >= self.rate) / (1.0 - self.rate)).astype(x.dtype)
-        y = self._y = _buffer(self._y, x.shape, x.dtype)
+        y = self._y = reuse_buffer(self._y, x.shape, x.dtype)
         np.multiply(x, self._mask, out=y)
         return y
 
@@ -253,12 +265,63 @@ class Dropout:
         return f"Dropout({self.rate:g})"
 
 
-Layer = Dense | ActivationLayer | Dropout
+class GaussianNoise:
+    """Additive Gaussian noise of standard deviation ``sigma``, in training only.
+
+    Training: ``y = x + sigma * e`` with e ~ N(0, 1) drawn afresh for every entry of every
+    batch (N, n); inference is the identity. Backward: ``dL/dx = dL/dy`` (the noise does not
+    depend on x). ``MLP(noise=s)`` adds it to each hidden layer's (normalized) pre-activation
+    and ``MLP(input_noise=s)`` to the inputs: the noisy encoder of Rasmus et al. 2015's ladder
+    networks, a regularizer of the dropout family (no training sample is transformed or added).
+    ``freeze()`` keeps the current noise for every later forward (used by gradient checks).
+    """
+
+    def __init__(self, sigma: float, rng: np.random.Generator | None = None) -> None:
+        if not (np.isfinite(float(sigma)) and float(sigma) >= 0.0):
+            raise BarenetError(f"noise must be a finite standard deviation >= 0; got {sigma}")
+        self.sigma = float(sigma)
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.frozen = False
+        self._noise: Array | None = None
+        self._y: Array | None = None
+
+    def forward(self, x: Array, training: bool = False) -> Array:
+        if not training or self.sigma == 0.0:
+            return x
+        if not (self.frozen and self._noise is not None and self._noise.shape == x.shape):
+            noise = self._noise = reuse_buffer(self._noise, x.shape, x.dtype)
+            self.rng.standard_normal(out=noise, dtype=noise.dtype)
+            noise *= self.sigma
+        y = self._y = reuse_buffer(self._y, x.shape, x.dtype)
+        np.add(x, self._noise, out=y)
+        return y
+
+    def infer(self, x: Array) -> Array:
+        return x
+
+    def backward(self, g: Array, need_input_grad: bool = True) -> Array:
+        return g
+
+    def freeze(self, frozen: bool = True) -> None:
+        self.frozen = frozen
+
+    def params(self) -> list[Param]:
+        return []
+
+    def buffers(self) -> list[Array]:
+        """The noise and output kept between forward and backward (see :meth:`Dense.buffers`)."""
+        return [a for a in (self._noise, self._y) if a is not None]
+
+    def describe(self) -> str:
+        return f"GaussianNoise({self.sigma:g})"
+
+
+Layer = Dense | ActivationLayer | Dropout | GaussianNoise
 
 
 def release_buffers(layers: Sequence[Layer]) -> None:
     """Drop what the layers keep from the last training batch (inputs, outputs, masks)."""
     for layer in layers:
-        for name in ("_x", "_z", "_dx", "_y", "_mask"):
+        for name in ("_x", "_z", "_dx", "_y", "_mask", "_noise", "_xhat", "_scratch"):
             if getattr(layer, name, None) is not None:
                 setattr(layer, name, None)

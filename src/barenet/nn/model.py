@@ -3,6 +3,10 @@
 ``MLP([784, 256, 10], hidden="relu", output="softmax")`` builds
 ``Dense(784->256) -> relu -> Dense(256->10) -> softmax``, with a Dropout after each hidden
 activation when ``dropout > 0``, and one before the first Dense when ``input_dropout > 0``.
+``batch_norm=True`` puts a BatchNorm between each hidden Dense and its activation, ``noise > 0``
+a GaussianNoise after it (after the Dense when there is no BatchNorm), and ``input_noise > 0``
+one on the inputs. A hidden layer in full: ``Dense -> BatchNorm -> GaussianNoise -> activation
+-> Dropout``.
 
 One training step, written out (this is what :func:`barenet.fit` does per batch)::
 
@@ -24,8 +28,9 @@ import numpy as np
 
 from ..errors import BarenetError
 from .activations import ACTIVATIONS
-from .layers import ActivationLayer, Dense, Dropout, Layer, Param, pack
+from .layers import ActivationLayer, Dense, Dropout, GaussianNoise, Layer, Param, pack
 from .losses import Loss, get_loss
+from .normalization import BatchNorm
 
 Array = np.ndarray
 DTYPES = ("float32", "float64")
@@ -62,6 +67,10 @@ class MLP:
     dropout : drop probability after each hidden activation (0 disables), or one per layer.
     input_dropout : drop probability of each input feature in training (0 disables), the
         input layer's dropout of Srivastava et al. 2014 (they used 0.2 on MNIST).
+    batch_norm : normalize each hidden layer's pre-activations over the batch
+        (:class:`barenet.nn.normalization.BatchNorm`); the hidden Dense layers then have no bias.
+    noise, input_noise : standard deviation of the Gaussian noise added in training to each
+        hidden layer's (normalized) pre-activation, and to each input (0 disables).
     dtype : ``"float32"`` (default, fast) or ``"float64"``.
     seed : seeds the one ``numpy.random.Generator`` behind initialization and dropout.
     """
@@ -70,7 +79,8 @@ class MLP:
         self, sizes: Sequence[int], hidden: str | Sequence[str] = "relu",
         output: str = "softmax", init: str | Sequence[str] = "auto", bias_init: float | str = 0.0,
         dropout: float | Sequence[float] = 0.0, dtype: str | np.dtype | type = "float32",
-        seed: int | None = 0, input_dropout: float = 0.0,
+        seed: int | None = 0, input_dropout: float = 0.0, batch_norm: bool = False,
+        noise: float = 0.0, input_noise: float = 0.0,
     ) -> None:
         given_sizes = list(sizes)
         try:
@@ -97,6 +107,9 @@ class MLP:
         for rate in [*drops, input_dropout]:
             if not 0.0 <= float(rate) < 1.0:
                 raise BarenetError(f"dropout rate must be in [0, 1); got {rate}")
+        for sigma in (noise, input_noise):
+            if not (np.isfinite(float(sigma)) and float(sigma) >= 0.0):
+                raise BarenetError(f"noise must be a finite standard deviation >= 0; got {sigma}")
         _check_activation(output, "output")
         if output == "softmax" and sizes[-1] < 2:
             raise BarenetError("a softmax output needs at least 2 units; use sigmoid for one unit")
@@ -107,38 +120,55 @@ class MLP:
         self.bias_init = bias_init if isinstance(bias_init, str) else float(bias_init)
         self.dropout = [float(d) for d in drops]
         self.input_dropout = float(input_dropout)
+        self.batch_norm = bool(batch_norm)
+        self.noise = float(noise)
+        self.input_noise = float(input_noise)
         self.dtype = _check_dtype(dtype)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         activations = hiddens + [output]
-        self.layers: list[Layer] = []
+        self.layers: list[Layer | BatchNorm] = []
+        if self.input_noise > 0:
+            self.layers.append(GaussianNoise(self.input_noise, rng=self.rng))
         if self.input_dropout > 0:
             self.layers.append(Dropout(self.input_dropout, rng=self.rng))
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            hidden_layer = i < n_hidden
+            normalized = hidden_layer and self.batch_norm
             self.layers.append(Dense(n_in, n_out, init=inits[i], activation=activations[i],
-                                     bias_init=bias_init, rng=self.rng, dtype=self.dtype))
+                                     bias_init=bias_init, rng=self.rng, dtype=self.dtype,
+                                     use_bias=not normalized))
+            if normalized:
+                self.layers.append(BatchNorm(n_out, dtype=self.dtype))
+            if hidden_layer and self.noise > 0:
+                self.layers.append(GaussianNoise(self.noise, rng=self.rng))
             self.layers.append(ActivationLayer(activations[i]))
-            if i < n_hidden and self.dropout[i] > 0:
+            if hidden_layer and self.dropout[i] > 0:
                 self.layers.append(Dropout(self.dropout[i], rng=self.rng))
         self._pack_parameters()
 
     def __setstate__(self, state: dict) -> None:
         """After unpickling (or copy.deepcopy) pack the parameters again: pickle restores each
-        view as a separate array. A model pickled before input dropout existed has none."""
-        state.setdefault("input_dropout", 0.0)
+        view as a separate array. A model pickled before input dropout, batch normalization or
+        noise existed has none."""
+        for key, default in (("input_dropout", 0.0), ("batch_norm", False), ("noise", 0.0),
+                             ("input_noise", 0.0)):
+            state.setdefault(key, default)
         self.__dict__.update(state)
         self._pack_parameters()
 
     def _pack_parameters(self) -> None:
-        """Move every W and b into one contiguous vector, and every dW and db into another
-        (:func:`barenet.layers.pack`). The layers keep views, so nothing else changes, and an
-        optimizer updates all parameters with one NumPy call per operation."""
-        dense = self.dense_layers
-        _, values = pack([a for layer in dense for a in (layer.W, layer.b)])
-        _, grads = pack([a for layer in dense for a in (layer.dW, layer.db)])
-        for i, layer in enumerate(dense):
-            layer.W, layer.b = values[2 * i], values[2 * i + 1]
-            layer.dW, layer.db = grads[2 * i], grads[2 * i + 1]
+        """Move every parameter (W, b; BatchNorm's gamma, beta) into one contiguous vector, and
+        every gradient into another (:func:`barenet.layers.pack`), in :meth:`params` order. The
+        layers keep views, so nothing else changes, and an optimizer updates all parameters
+        with one NumPy call per operation."""
+        slots = [(layer, value, grad) for layer in self.layers
+                 for value, grad in getattr(layer, "PARAMS", ())]
+        _, values = pack([getattr(layer, value) for layer, value, _ in slots])
+        _, grads = pack([getattr(layer, grad) for layer, _, grad in slots])
+        for (layer, value, grad), v, g in zip(slots, values, grads, strict=True):
+            setattr(layer, value, v)
+            setattr(layer, grad, g)
 
     # ----------------------------------------------------------------- structure
     @property
@@ -153,13 +183,43 @@ class MLP:
     def n_outputs(self) -> int:
         return self.sizes[-1]
 
+    def _numbered_layers(self) -> list[tuple[int, Layer | BatchNorm]]:
+        """(k, layer) for every layer, k the number of the Dense layer it belongs to (1 for
+        the first Dense and what follows it): names like ``layer2.gamma`` come from k."""
+        numbered, k = [], 0
+        for layer in self.layers:
+            k += isinstance(layer, Dense)
+            numbered.append((max(k, 1), layer))
+        return numbered
+
     def params(self) -> list[Param]:
-        """Every trainable array with its gradient, in layer order (W1, b1, W2, b2, ...)."""
-        out = []
-        for i, dense in enumerate(self.dense_layers):
-            for p in dense.params():
-                out.append(Param(f"layer{i + 1}.{p.name}", p.value, p.grad, p.decay))
-        return out
+        """Every trainable array with its gradient, in layer order (W1, b1, W2, b2, ...; with
+        batch normalization W1, b1, gamma1, beta1, W2, ...)."""
+        return [Param(f"layer{k}.{p.name}", p.value, p.grad, p.decay)
+                for k, layer in self._numbered_layers() for p in layer.params()]
+
+    def statistics(self) -> dict[str, Array]:
+        """The arrays that are state but not trained by gradients, by name
+        (``layer1.running_mean``, ``layer1.running_var``, ... of batch normalization); the
+        arrays themselves, not copies. Empty without batch normalization."""
+        return {f"layer{k}.{name}": array for k, layer in self._numbered_layers()
+                if isinstance(layer, BatchNorm) for name, array in layer.statistics().items()}
+
+    def inference_affines(self) -> list[tuple[Array, Array]]:
+        """(W, b) of each Dense layer as inference computes it, batch normalization folded in:
+        a Dense layer followed by a BatchNorm with ``scale``, ``shift`` (its
+        :meth:`~barenet.nn.normalization.BatchNorm.affine`) acts as ``W * scale`` (each column
+        scaled) and ``b * scale + shift``. New arrays, in the model's dtype; what the exports
+        write, so that an exported network is plain Dense layers and activations."""
+        affines: list[tuple[Array, Array]] = []
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                affines.append((layer.W.copy(), layer.b.copy()))
+            elif isinstance(layer, BatchNorm):
+                w, b = affines[-1]
+                scale, shift = layer.affine()
+                affines[-1] = (w * scale, b * scale + shift)
+        return affines
 
     def n_params(self) -> int:
         return sum(p.value.size for p in self.params())
@@ -169,17 +229,18 @@ class MLP:
         return {"sizes": list(self.sizes), "hidden": list(self.hidden), "output": self.output,
                 "init": list(self.inits), "bias_init": self.bias_init,
                 "dropout": list(self.dropout), "input_dropout": self.input_dropout,
+                "batch_norm": self.batch_norm, "noise": self.noise, "input_noise": self.input_noise,
                 "dtype": self.dtype.name, "seed": self.seed}
 
     def summary(self) -> str:
         """A table of layers, shapes and parameter counts."""
         rows = [("layer", "output shape", "parameters")]
         for layer in self.layers:
+            size = sum(p.value.size for p in layer.params())
             if isinstance(layer, Dense):
-                rows.append((layer.describe(), f"(N, {layer.n_out})",
-                             f"{layer.W.size + layer.b.size:,}"))
+                rows.append((layer.describe(), f"(N, {layer.n_out})", f"{size:,}"))
             else:
-                rows.append((layer.describe(), "", "0"))
+                rows.append((layer.describe(), "", f"{size:,}"))
         width = [max(len(r[c]) for r in rows) for c in range(3)]
         lines = [f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]:>{width[2]}}" for r in rows]
         lines.insert(1, "-" * len(lines[0]))
@@ -286,9 +347,13 @@ class MLP:
     def astype(self, dtype: str | np.dtype | type) -> MLP:
         """A copy of this model with parameters in ``dtype`` (e.g. float64 for gradient checks)."""
         clone = MLP(self.sizes, self.hidden, self.output, ["zeros"] * len(self.dense_layers),
-                    0.0, self.dropout, dtype, self.seed, self.input_dropout)
+                    0.0, self.dropout, dtype, self.seed, self.input_dropout, self.batch_norm,
+                    self.noise, self.input_noise)
         for mine, theirs in zip(self.params(), clone.params(), strict=True):
             theirs.value[...] = mine.value
+        theirs_stats = clone.statistics()
+        for name, array in self.statistics().items():
+            theirs_stats[name][...] = array
         clone.inits, clone.bias_init = list(self.inits), self.bias_init
         return clone
 

@@ -44,6 +44,9 @@ class _TrainConfigMethods:
             setattr(self, name, opt.check(getattr(self, name)))
         if self.early_stopping is not None and self.val_fraction == 0:
             raise BarenetError("--early-stopping needs a validation split; set --val-fraction, e.g. 0.1")
+        if self.batch_norm and self.batch_size == 1:
+            raise BarenetError("--batch-norm needs at least 2 samples per batch to normalize over; "
+                               "set --batch-size 2 or more, or drop --batch-norm")
         resolve_head(self, 2 if self.digits is not None else None)  # refuses a wrong output/loss
         return self  # type: ignore[return-value]
 

@@ -283,6 +283,14 @@ OPTION_LIST = (
     Option("input_dropout", "float", 0.0, "model",
            "drop probability of each input pixel in training (Srivastava et al. 2014: 0.2)",
            low=0, high=1, high_open=True),
+    Option("batch_norm", "bool", False, "model",
+           "batch normalization of each hidden layer's pre-activations (Ioffe & Szegedy 2015)"),
+    Option("noise", "float", 0.0, "model",
+           "std of the Gaussian noise added in training to each hidden pre-activation "
+           "(after batch normalization; Rasmus et al. 2015: 0.3)", low=0),
+    Option("input_noise", "float", 0.0, "model",
+           "std of the Gaussian noise added in training to each input pixel (scaled to [0, 1])",
+           low=0),
     Option("max_norm", "float", None, "model",
            "max-norm constraint: after each step rescale each unit's incoming weights to an L2 "
            "norm of at most C (Srivastava et al. 2014; e.g. 3); not set: off",

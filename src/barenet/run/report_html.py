@@ -144,6 +144,12 @@ def recipe_line(view: Any) -> str:
         parts.insert(3, f"dropout {c['dropout']:g}")
     if c.get("input_dropout"):
         parts.insert(3, f"input dropout {c['input_dropout']:g}")
+    if c.get("input_noise"):
+        parts.insert(3, f"input noise {c['input_noise']:g}")
+    if c.get("noise"):
+        parts.insert(3, f"noise {c['noise']:g}")
+    if c.get("batch_norm"):
+        parts.insert(3, "batch norm")
     if c.get("digits"):
         parts.append(f"digits {c['digits'][0]} vs {c['digits'][1]}")
     return ", ".join(parts)

@@ -127,7 +127,9 @@ def build_model(config: TrainConfig, n_inputs: int, n_classes: int) -> tuple[MLP
     output, loss_name, units = resolve_head(config, n_classes)
     model = MLP([n_inputs, *config.layers, units], hidden=config.hidden, output=output,
                 init=config.init, bias_init=config.bias_init, dropout=config.dropout,
-                input_dropout=config.input_dropout, dtype=config.dtype, seed=config.seed)
+                input_dropout=config.input_dropout, batch_norm=config.batch_norm,
+                noise=config.noise, input_noise=config.input_noise, dtype=config.dtype,
+                seed=config.seed)
     return model, Loss(loss_name, config.reduction, config.label_smoothing)
 
 

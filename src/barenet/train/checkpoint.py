@@ -3,7 +3,8 @@
 A checkpoint is one ``.npz`` archive (never pickle), written atomically (temporary file,
 fsync, rename) by :func:`save_checkpoint`:
 
-* ``model.layer1.W``, ``model.layer1.b``, ... : the parameters;
+* ``model.layer1.W``, ``model.layer1.b``, ... : the parameters, and the running statistics of
+  batch normalization (``model.layer1.running_mean``, ...);
 * ``optim.<key>`` : the optimizer's state arrays (moments, momentum buffers, step count);
 * ``callback<i>.<key>`` : arrays of callbacks that keep state (early stopping's best weights);
 * ``header`` : UTF-8 JSON bytes: the epoch reached, the shuffling and dropout Generator
@@ -38,6 +39,8 @@ def trainer_state(trainer: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     arrays: dict[str, np.ndarray] = {}
     for p in trainer.model.params():
         arrays[f"model.{p.name}"] = p.value
+    for name, array in trainer.model.statistics().items():
+        arrays[f"model.{name}"] = array
     for key, value in trainer.optimizer.state_dict().items():
         arrays[f"optim.{key}"] = np.asarray(value)
     callbacks: list[Any] = []
@@ -63,12 +66,13 @@ def trainer_state(trainer: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 def load_trainer_state(trainer: Any, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     """Put a state from :func:`trainer_state` back into ``trainer`` (built with the same config)."""
     params = trainer.model.params()
-    for p in params:
-        key = f"model.{p.name}"
-        if key not in arrays or arrays[key].shape != p.value.shape:
+    targets = {p.name: p.value for p in params} | trainer.model.statistics()
+    for name, target in targets.items():
+        key = f"model.{name}"
+        if key not in arrays or arrays[key].shape != target.shape:
             raise ModelFileError(f"the checkpoint does not match this model ({key}); "
                                  "resume with the run's own config.toml")
-        p.value[...] = arrays[key]
+        target[...] = arrays[key]
     optimizer_state = {k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")}
     for key, value in optimizer_state.items():
         # per-parameter state is named like "u0", "s1", "buffer2": it must match parameter i

@@ -156,6 +156,7 @@ class Trainer:
     def _snapshot(self) -> dict[str, Any]:
         """Copies of all state that changes during an epoch (weights, optimizer, Generators)."""
         return {"epoch": self.epoch, "weights": self.model.get_weights(),
+                "statistics": {k: v.copy() for k, v in self.model.statistics().items()},
                 "optimizer": {k: np.array(v, copy=True)
                               for k, v in self.optimizer.state_dict().items()},
                 "rng": copy.deepcopy(self.rng.bit_generator.state),
@@ -165,6 +166,8 @@ class Trainer:
     def _restore(self, snapshot: dict[str, Any]) -> None:
         self.epoch = snapshot["epoch"]
         self.model.set_weights(snapshot["weights"])
+        for name, array in self.model.statistics().items():
+            array[...] = snapshot["statistics"][name]
         self.optimizer.load_state_dict(snapshot["optimizer"])
         self.rng.bit_generator.state = snapshot["rng"]
         self.model.rng.bit_generator.state = snapshot["model_rng"]
@@ -176,6 +179,8 @@ class Trainer:
         while self.epoch < self.epochs and not self.stop_training:
             started, cpu_started = time.perf_counter(), time.process_time()
             self._last_snapshot = start = self._snapshot()
+            start_w = [w for p, w in zip(params, start["weights"], strict=True)
+                       if p.name.endswith(".W")]
             grad_norm_sum = np.zeros(len(dense))  # per layer: the sum over batches of ||dW||
             loss_sum, correct, seen = 0.0, 0, 0
             batches = iterate_minibatches(x, y, batch, rng=self.rng, shuffle=self.shuffle,
@@ -222,7 +227,7 @@ class Trainer:
                 self._diverged(start, f"the weights became non-finite in epoch {self.epoch}")
             if self.track_norms:
                 record["weight_change"] = [float(np.linalg.norm(layer.W - w0)) for layer, w0
-                                           in zip(dense, start["weights"][0::2], strict=True)]
+                                           in zip(dense, start_w, strict=True)]
                 record["grad_norm"] = [float(v / max(n_batches, 1)) for v in grad_norm_sum]
             record["seconds"] = time.perf_counter() - started
             record["cpu_seconds"] = time.process_time() - cpu_started
