@@ -47,6 +47,7 @@ class Record:
     target: float  # test accuracy to reach
     candidates: tuple[dict[str, Any], ...]  # overrides of examples/record-<name>.toml
     selection_epochs: int  # epochs of each candidate during selection
+    source: str = ""  # where the recipe comes from, when not from the paper above
 
     @property
     def path(self) -> Path:
@@ -56,7 +57,10 @@ class Record:
 RECORDS = (
     Record("noaug", "Without augmentation",
            "Srivastava et al. 2014, 3 x 1024 ReLU, dropout + max-norm: 98.94 % (1.06 % error)", 0.990,
-           ({},), 15),
+           ({},), 15,
+           "the supervised baseline of Rasmus et al. 2015 (ladder networks): batch normalization "
+           "and Gaussian noise on the inputs and every hidden layer; the earlier recipe, "
+           "Srivastava's, is examples/record-noaug-dropout.toml"),
     Record("aug", "With augmentation",
            "Simard et al. 2003, 784-800-10, elastic distortions: 99.3 % (0.7 % error)", 0.993,
            ({}, {"dropout": 0.0}, {"layers": [800], "dropout": 0.0}), 20),
@@ -261,15 +265,13 @@ def page(results: list[dict[str, Any]], figure: str | None = None,
         reached = r["test_accuracy"] >= rec.target
         lines += [f"## {rec.title} (examples/record-{rec.name}.toml)", "",
                   f"- paper: {rec.paper}",
+                  *([f"- recipe from: {rec.source}"] if rec.source else []),
                   f"- target: >= {rec.target:.1%} test; "
                   + ("reached" if reached
                      else f"not reached (short by {rec.target - r['test_accuracy']:.2%})"),
                   f"- test accuracy: **{r['test_accuracy']:.2%}** (loss {r['test_loss']:.4f}); "
                   f"validation {r['validation']:.2%}",
-                  f"- recipe: layers {config.layers}, {config.hidden}, dropout {config.dropout}, "
-                  f"max-norm {config.max_norm}, label smoothing {config.label_smoothing}, augment "
-                  f"`{config.augment}`, shift {config.shift}, {config.optimizer} lr {config.lr} "
-                  f"{config.schedule}, batch {config.batch_size}, {config.epochs} epochs",
+                  f"- recipe: {_recipe(config)}",
                   f"- wall time: {_duration(r['final_seconds'])} for the final run"
                   + (f" (interrupted after epoch {r['resumed_at_epoch']} and resumed from its "
                      "checkpoint: the epochs before it plus the resumed process)"
@@ -285,6 +287,22 @@ def page(results: list[dict[str, Any]], figure: str | None = None,
                   "", *grid, "Learning curve of the final run:", "",
                   *_curve(r["history"]), ""]
     return "\n".join(lines)
+
+
+def _recipe(config) -> str:
+    """The recipe in one line: the shape, then each regularizer the run used, then the training."""
+    used = ["batch norm" if config.batch_norm else "",
+            f"noise {config.noise:g}" if config.noise else "",
+            f"input noise {config.input_noise:g}" if config.input_noise else "",
+            f"input dropout {config.input_dropout:g}" if config.input_dropout else "",
+            f"dropout {config.dropout:g}" if config.dropout else "",
+            f"max-norm {config.max_norm:g}" if config.max_norm else "",
+            f"label smoothing {config.label_smoothing:g}" if config.label_smoothing else "",
+            f"augment `{config.augment}`" if config.augment != "none" else "",
+            f"shift {config.shift}" if config.shift else ""]
+    return ", ".join([f"layers {config.layers}", config.hidden, *filter(None, used),
+                      f"{config.optimizer} lr {config.lr:g} {config.schedule}",
+                      f"batch {config.batch_size}", f"{config.epochs} epochs"])
 
 
 def _selection(rec: Record, r: dict[str, Any]) -> str:

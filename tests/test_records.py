@@ -17,14 +17,15 @@ sys.path.insert(0, str(EXAMPLES))
 import records  # noqa: E402
 
 
-@pytest.mark.parametrize("name", ["noaug", "aug"])
+@pytest.mark.parametrize("name", ["noaug", "noaug-dropout", "aug"])
 def test_record_configs_are_valid_and_chosen_on_validation(name):
     config = make_config(read_toml(EXAMPLES / f"record-{name}.toml"))
     assert config.val_fraction > 0 and config.description.strip()
-    assert config.max_norm is not None
-    assert (config.augment != "none") == (name == "aug")
-    record = next(r for r in records.RECORDS if r.name == name)
-    for overrides in record.candidates:  # every candidate is a valid config too
+    assert config.dropout > 0 or config.noise > 0  # each record recipe is regularized
+    augmented = config.augment != "none" or config.shift > 0
+    assert augmented == (name == "aug")
+    record = next((r for r in records.RECORDS if r.name == name), None)
+    for overrides in record.candidates if record else ():  # every candidate is a valid config too
         make_config(read_toml(record.path), **overrides)
 
 
