@@ -282,3 +282,20 @@ def test_cli_trains_records_and_reports_the_options(tmp_path):
     model, _ = load_model(out / "model.npz")
     assert model.batch_norm and model.noise == 0.3 and model.input_noise == 0.2
     assert main(["gradcheck", str(out), "--quiet"]) == 0
+
+
+def test_the_memory_check_counts_their_buffers(monkeypatch):
+    from barenet.config import make_config
+    from barenet.run import memory
+
+    sizes, batch = [784, 1000, 500, 10], 4096
+    plain = memory.training_bytes(sizes, batch, 4, "adam")
+    # four more (B, n) float32 buffers per unit (batch norm, noise; the count includes the output
+    # layer), two more per input
+    extra = 4 * batch * (4 * sum(sizes[1:]) + 2 * 784)
+    monkeypatch.setattr(memory, "available_memory", lambda: int((plain + extra / 2) / memory.MEMORY_SHARE))
+    options = {"layers": [1000, 500], "batch_size": batch}
+    memory.check_memory(make_config(None, **options), 784, 10, 60000)  # fits
+    with pytest.raises(BarenetError, match="needs about"):
+        memory.check_memory(make_config(None, batch_norm=True, noise=0.3, input_noise=0.3, **options),
+                            784, 10, 60000)

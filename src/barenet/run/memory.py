@@ -8,9 +8,14 @@ parameters, a batch of B rows and s bytes per number (4 in float32), training ho
                                (k = 2 for Adam/AdamW, 1 for SGD with momentum, 0 without)
   + s * P * (1 + k)            the copy of the last epoch's state that a divergence rolls back to
   + s * P                      the best weights, with early stopping
-  + s * max(B (n_0 + 3 sum_l n_l),   a training batch as floats, and per layer its output, its
-            E (n_0 + sum_l n_l))    activation and the gradient flowing back; or an evaluation
-                                    batch of E = 4096 rows and one output per layer
+  + s * max(B (n_0 (1 + a_0) + (3 + a) sum_l n_l),   a training batch as floats, and per
+            E (n_0 + sum_l n_l))    layer its output, its activation and the gradient flowing
+                                    back; or an evaluation batch of E = 4096 rows and one
+                                    output per layer
+
+where a (hidden layers) and a_0 (inputs) count the extra (B, n) buffers each unit's layers keep
+in training: 2 for dropout (the mask and the output), 2 for Gaussian noise (the noise and the
+output), 2 for batch normalization (the normalized batch and a scratch buffer for backward).
 
 The data themselves are already loaded (uint8) and not counted.
 """
@@ -31,12 +36,14 @@ _OPTIMIZER_SLOTS = {"sgd": 0, "adam": 2, "adamw": 2}
 
 
 def training_bytes(sizes: list[int], batch: int, itemsize: int, optimizer: str, momentum: float = 0.0,
-                   early_stopping: bool = False) -> int:
-    """Bytes to train a network of layer ``sizes`` on batches of ``batch`` rows (module docstring)."""
+                   early_stopping: bool = False, hidden_buffers: int = 0, input_buffers: int = 0) -> int:
+    """Bytes to train a network of layer ``sizes`` on batches of ``batch`` rows (module docstring;
+    ``hidden_buffers`` is a, ``input_buffers`` a_0)."""
     params = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True))
     slots = _OPTIMIZER_SLOTS.get(optimizer, 2) + (1 if optimizer == "sgd" and momentum else 0)
     copies = (2 + slots) + (1 + slots) + (1 if early_stopping else 0)
-    activations = max(batch * (sizes[0] + 3 * sum(sizes[1:])), EVALUATION_ROWS * sum(sizes))
+    activations = max(batch * (sizes[0] * (1 + input_buffers) + (3 + hidden_buffers) * sum(sizes[1:])),
+                      EVALUATION_ROWS * sum(sizes))
     return itemsize * (params * copies + activations)
 
 
@@ -61,8 +68,10 @@ def check_memory(config: Any, n_inputs: int, n_classes: int, n_train: int) -> No
     sizes = [n_inputs, *config.layers, units]
     batch = n_train if config.batch_size == "full" else min(int(config.batch_size), max(n_train, 1))
     itemsize = 8 if config.dtype == "float64" else 4
-    need = training_bytes(sizes, batch, itemsize, config.optimizer,
-                          config.momentum, config.early_stopping is not None)
+    hidden_buffers = 2 * ((config.dropout > 0) + (config.noise > 0) + bool(config.batch_norm))
+    input_buffers = 2 * ((config.input_dropout > 0) + (config.input_noise > 0))
+    need = training_bytes(sizes, batch, itemsize, config.optimizer, config.momentum,
+                          config.early_stopping is not None, hidden_buffers, input_buffers)
     available = available_memory()
     if available is not None and need > MEMORY_SHARE * available:
         raise BarenetError(
