@@ -11,6 +11,8 @@ accuracy, the paper's figure beside it, and the learning curve.
     PYTHONPATH=src python examples/records.py                  # both records (hours)
     PYTHONPATH=src python examples/records.py --only aug       # one
     PYTHONPATH=src python examples/records.py --smoke --out /tmp/records.md   # minutes
+    PYTHONPATH=src python examples/records.py --only noaug --set epochs=250 --runs records-runs-250
+                                                   # another attempt: every candidate overridden
 
 ``--smoke`` runs the same code on 30 images per digit for 1 epoch (a check that it works, not
 a record; the page says so).
@@ -375,6 +377,22 @@ def attempts(out: Path, name: str) -> list[dict[str, Any]]:
     return sorted(results, key=lambda r: -r["validation"])  # stable: the earlier of ties first
 
 
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["epochs=250", "lr=0.001"]`` -> ``{"epochs": 250, "lr": 0.001}`` (values read as TOML,
+    so ``augment="none"`` needs its quotes), each checked as the option it names."""
+    overrides = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set takes OPTION=VALUE; got {pair!r}")
+        try:
+            overrides[name.strip()] = tomllib.loads(f"value = {value.strip()}")["value"]
+        except tomllib.TOMLDecodeError:
+            raise SystemExit(f"--set {pair}: {value!r} is not a TOML value (quote text)") from None
+    make_config(None, **overrides)  # an unknown option or a bad value stops here, before training
+    return overrides
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="30 images per digit, 1 epoch: a check")
@@ -382,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="run this record only (repeatable)")
     parser.add_argument("--resume", action="store_true",
                         help="continue each record's interrupted final run from its checkpoint")
+    parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                        help="override an option of every candidate (a TOML value: epochs=250, "
+                             "lr=0.001); repeatable. The repeat command of the result names it")
     parser.add_argument("--page-only", action="store_true",
                         help="train nothing: write the page from the results saved in --runs")
     parser.add_argument("--threads", type=int, default=1,
@@ -391,10 +412,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "records.md")
     args = parser.parse_args(argv)
     names = args.only or list(RECORD_BY_NAME)
+    overrides = parse_overrides(args.set)
     if not args.page_only:
         for name in names:
-            result = run_record(RECORD_BY_NAME[name], args.smoke, args.runs, args.threads,
-                                resume=args.resume)
+            record = RECORD_BY_NAME[name]
+            record = dataclasses.replace(record, candidates=tuple({**c, **overrides}
+                                                                   for c in record.candidates))
+            result = run_record(record, args.smoke, args.runs, args.threads, resume=args.resume)
             keep_earlier(args.out, name)
             write_text(result_path(args.out, name), json.dumps(result, indent=1))
     kept = {name: attempts(args.out, name) for name in RECORD_BY_NAME}

@@ -10,6 +10,7 @@ import pytest
 
 from barenet.cli import main
 from barenet.config import make_config, read_toml
+from barenet.errors import BarenetError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 sys.path.insert(0, str(EXAMPLES))
@@ -127,3 +128,16 @@ def test_only_a_single_candidate_record_can_be_resumed(tmp_path):
     """An interrupted selection's scores are not kept, so resuming it would hide them."""
     with pytest.raises(SystemExit, match="only a record with one candidate"):
         records.run_record(records.RECORD_BY_NAME["aug"], True, tmp_path, resume=True)
+
+
+def test_set_overrides_every_candidate_and_names_itself_in_the_repeat_command():
+    assert records.parse_overrides(["epochs=250", "lr = 0.001", 'augment="none"']) == {
+        "epochs": 250, "lr": 0.001, "augment": "none"}
+    for bad in (["epochs"], ["epochs=many"]):
+        with pytest.raises(SystemExit, match="--set"):
+            records.parse_overrides(bad)
+    for bad, match in ((["no_such_option=1"], "no_such_option"), (["epochs=0"], "epochs")):
+        with pytest.raises(BarenetError, match=match):  # refused before anything trains
+            records.parse_overrides(bad)
+    line = records.command_line(records.RECORD_BY_NAME["noaug"], {"epochs": 250}, 1)
+    assert line == "barenet train --config examples/record-noaug.toml --epochs 250 --threads 1"

@@ -131,6 +131,10 @@ TRAINING_RECIPES = {
     # sigmoid hidden layer, Adam, one sample a step: rare pixels' moments decay between visits
     "sigmoid-adam-batch-1": dict(layers=[64], hidden="sigmoid", per_class=60, batch_size=1, epochs=2,
                                  lr=1e-3, schedule="constant"),
+    # batch normalization and noise (the record recipe's layers, narrow): its running
+    # statistics, normalized batches and noise buffers too, for 1000 steps
+    "batch-norm-noise": dict(layers=[64, 32], batch_norm=True, noise=0.3, input_noise=0.3, per_class=100,
+                             batch_size=27, epochs=30),
 }
 
 

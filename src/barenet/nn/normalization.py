@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from .layers import Param, reuse_buffer
+from .subnormal import flush_tiny
 
 Array = np.ndarray
 
@@ -88,6 +89,8 @@ class BatchNorm:
             self.running_mean += MOMENTUM * mu
             self.running_var *= 1 - MOMENTUM
             self.running_var += (MOMENTUM * n_samples / (n_samples - 1)) * var
+            for statistic in (self.running_mean, self.running_var):  # a constant unit's decays
+                flush_tiny(statistic)  # to zero, not through the subnormal range (nn.subnormal)
         np.multiply(xhat, self.gamma, out=z)
         z += self.beta
         return z

@@ -108,11 +108,13 @@ def count_subnormal(x: Array) -> int:
 def subnormal_counts(model, optimizer) -> dict[str, int]:
     """Subnormal entries of everything a training step reads and writes, by kind: each kind of
     optimizer state (``u``, ``s``: Adam's moments; ``buffers``: SGD's momentum), the weights,
-    the gradients, and the layers' buffers (inputs, outputs, input gradients, dropout masks)."""
+    the gradients, the layers' buffers (inputs, outputs, input gradients, dropout masks, noise)
+    and the running statistics of batch normalization."""
     counts = {f"state {kind}": sum(count_subnormal(a) for a in getattr(optimizer, kind))
               for kind in optimizer.state_names}
     params = model.params()
     counts["weights"] = sum(count_subnormal(p.value) for p in params)
     counts["gradients"] = sum(count_subnormal(p.grad) for p in params)
     counts["activations"] = sum(count_subnormal(a) for layer in model.layers for a in layer.buffers())
+    counts["statistics"] = sum(count_subnormal(a) for a in model.statistics().values())
     return counts
