@@ -72,7 +72,7 @@ class MLP:
     noise, input_noise : standard deviation of the Gaussian noise added in training to each
         hidden layer's (normalized) pre-activation, and to each input (0 disables).
     dtype : ``"float32"`` (default, fast) or ``"float64"``.
-    seed : seeds the one ``numpy.random.Generator`` behind initialization and dropout.
+    seed : seeds the one ``numpy.random.Generator`` behind initialization, dropout and noise.
     """
 
     def __init__(

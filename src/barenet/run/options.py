@@ -289,7 +289,8 @@ OPTION_LIST = (
            "std of the Gaussian noise added in training to each hidden pre-activation "
            "(after batch normalization; Rasmus et al. 2015: 0.3)", low=0),
     Option("input_noise", "float", 0.0, "model",
-           "std of the Gaussian noise added in training to each input pixel (scaled to [0, 1])",
+           "std of the Gaussian noise added in training to each input, after the normalizer "
+           "(--normalize 255: pixels in [0, 1])",
            low=0),
     Option("max_norm", "float", None, "model",
            "max-norm constraint: after each step rescale each unit's incoming weights to an L2 "
