@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layers import Dropout, GaussianNoise
+from .layers import Dropout, StochasticLayer
 from .losses import Loss, get_loss
 from .model import MLP
 
@@ -67,7 +67,7 @@ def gradcheck(
     net = model.astype(np.float64)
     x = np.asarray(x, dtype=np.float64)
     for layer in net.layers:
-        if isinstance(layer, (Dropout, GaussianNoise)):
+        if isinstance(layer, StochasticLayer):
             layer.freeze(True)
         if isinstance(layer, Dropout) and not dropout:
             layer.rate = 0.0

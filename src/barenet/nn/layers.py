@@ -213,7 +213,26 @@ class ActivationLayer:
         return self.name
 
 
-class Dropout:
+class StochasticLayer:
+    """What Dropout and GaussianNoise share: random in training (drawn from ``rng``), the
+    identity in inference, no parameters, and ``freeze()``, which keeps the current draw for
+    every later forward (used by gradient checks)."""
+
+    def __init__(self, rng: np.random.Generator | None = None) -> None:
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.frozen = False
+
+    def infer(self, x: Array) -> Array:
+        return x
+
+    def freeze(self, frozen: bool = True) -> None:
+        self.frozen = frozen
+
+    def params(self) -> list[Param]:
+        return []
+
+
+class Dropout(StochasticLayer):
     """Inverted dropout with drop probability ``rate``.
 
     Training: ``y = x * m`` with ``m_ij = 1[u_ij >= rate] / (1 - rate)``, u ~ U[0, 1), so the
@@ -224,9 +243,8 @@ class Dropout:
     def __init__(self, rate: float, rng: np.random.Generator | None = None) -> None:
         if not 0.0 <= float(rate) < 1.0:
             raise BarenetError(f"dropout rate must be in [0, 1); got {rate}")
+        super().__init__(rng)
         self.rate = float(rate)
-        self.rng = rng if rng is not None else np.random.default_rng()
-        self.frozen = False
         self._mask: Array | None = None
         self._y: Array | None = None
 
@@ -242,20 +260,11 @@ class Dropout:
         np.multiply(x, self._mask, out=y)
         return y
 
-    def infer(self, x: Array) -> Array:
-        return x
-
     def backward(self, g: Array, need_input_grad: bool = True) -> Array:
         if self._mask is None:
             return g
         np.multiply(g, self._mask, out=g)
         return g
-
-    def freeze(self, frozen: bool = True) -> None:
-        self.frozen = frozen
-
-    def params(self) -> list[Param]:
-        return []
 
     def buffers(self) -> list[Array]:
         """The mask and output kept between forward and backward (see :meth:`Dense.buffers`)."""
@@ -265,7 +274,7 @@ class Dropout:
         return f"Dropout({self.rate:g})"
 
 
-class GaussianNoise:
+class GaussianNoise(StochasticLayer):
     """Additive Gaussian noise of standard deviation ``sigma``, in training only.
 
     Training: ``y = x + sigma * e`` with e ~ N(0, 1) drawn afresh for every entry of every
@@ -273,15 +282,13 @@ class GaussianNoise:
     depend on x). ``MLP(noise=s)`` adds it to each hidden layer's (normalized) pre-activation
     and ``MLP(input_noise=s)`` to the inputs: the noisy encoder of Rasmus et al. 2015's ladder
     networks, a regularizer of the dropout family (no training sample is transformed or added).
-    ``freeze()`` keeps the current noise for every later forward (used by gradient checks).
     """
 
     def __init__(self, sigma: float, rng: np.random.Generator | None = None) -> None:
         if not (np.isfinite(float(sigma)) and float(sigma) >= 0.0):
             raise BarenetError(f"noise must be a finite standard deviation >= 0; got {sigma}")
+        super().__init__(rng)
         self.sigma = float(sigma)
-        self.rng = rng if rng is not None else np.random.default_rng()
-        self.frozen = False
         self._noise: Array | None = None
         self._y: Array | None = None
 
@@ -296,17 +303,8 @@ class GaussianNoise:
         np.add(x, self._noise, out=y)
         return y
 
-    def infer(self, x: Array) -> Array:
-        return x
-
     def backward(self, g: Array, need_input_grad: bool = True) -> Array:
         return g
-
-    def freeze(self, frozen: bool = True) -> None:
-        self.frozen = frozen
-
-    def params(self) -> list[Param]:
-        return []
 
     def buffers(self) -> list[Array]:
         """The noise and output kept between forward and backward (see :meth:`Dense.buffers`)."""
