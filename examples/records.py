@@ -344,10 +344,13 @@ def _outlook(rec: Record, r: dict[str, Any]) -> str:
 def _earlier_lines(shown: dict[str, Any], others: list[dict[str, Any]]) -> list[str]:
     """One line per other attempt at the same record (each had its own single test
     evaluation); the one shown above is the attempt with the best validation accuracy."""
-    return [f"other attempt: {o['command']}: validation {o['validation']:.2%}, test "
-            f"{o['test_accuracy']:.2%}, final run {_duration(o['final_seconds'])} "
-            f"(shown above: the attempt with the best validation accuracy)"
-            for o in others if o is not shown and o["smoke"] == shown["smoke"]]
+    lines = [f"other attempt: {o['command']}: validation {o['validation']:.2%}, test "
+             f"{o['test_accuracy']:.2%}, final run {_duration(o['final_seconds'])}"
+             for o in others if o is not shown and o["smoke"] == shown["smoke"]]
+    if lines:
+        lines.insert(0, f"attempts: {len(lines) + 1}, each evaluated once on the test set; the one "
+                     "shown above has the best validation accuracy (of a tie, the earlier attempt)")
+    return lines
 
 
 def result_path(out: Path, name: str) -> Path:
