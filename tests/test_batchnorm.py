@@ -299,3 +299,29 @@ def test_the_memory_check_counts_their_buffers(monkeypatch):
     with pytest.raises(BarenetError, match="needs about"):
         memory.check_memory(make_config(None, batch_norm=True, noise=0.3, input_noise=0.3, **options),
                             784, 10, 60000)
+
+
+def test_early_stopping_restores_the_statistics_with_the_weights():
+    """The best epoch's weights beside a later epoch's running statistics would be a model
+    nobody trained: restore_best puts back both."""
+    from types import SimpleNamespace
+
+    from barenet.training import EarlyStopping
+
+    net = _net(dtype="float32")
+    trainer = SimpleNamespace(model=net, stop_training=False)
+    stopping = EarlyStopping(patience=5)
+    stopping.on_train_begin(trainer)
+    stopping.on_epoch_end(trainer, {"epoch": 1, "val_loss": 0.5})  # the best epoch
+    best = net.get_state()
+    x, y = _data(64)
+    net.loss_and_gradients(x.astype(np.float32), y, "cross_entropy")  # statistics move on
+    for p in net.params():
+        p.value += 1.0
+    stopping.on_epoch_end(trainer, {"epoch": 2, "val_loss": 0.9})
+    stopping.on_train_end(trainer)
+    for saved, now in zip(best, net.get_state(), strict=True):
+        np.testing.assert_array_equal(saved, now)
+    assert len(best) == len(net.params()) + len(net.statistics())
+    with pytest.raises(BarenetError, match="expected"):
+        net.set_state(best[:-1])

@@ -364,6 +364,23 @@ class MLP:
         """Copies of every parameter array, in :meth:`params` order."""
         return [p.value.copy() for p in self.params()]
 
+    def get_state(self) -> list[Array]:
+        """Copies of everything inference reads: every parameter (:meth:`get_weights`), then
+        the running statistics of batch normalization (:meth:`statistics`). What a training loop
+        keeps to go back to an earlier epoch: the weights alone would leave the statistics of
+        a later one beside them."""
+        return self.get_weights() + [a.copy() for a in self.statistics().values()]
+
+    def set_state(self, state: Sequence[Array]) -> None:
+        """Put back a :meth:`get_state` of this architecture, in place."""
+        n = len(self.params())
+        statistics = list(self.statistics().values())
+        if len(state) != n + len(statistics):
+            raise BarenetError(f"expected {n + len(statistics)} arrays, got {len(state)}")
+        self.set_weights(state[:n])
+        for array, saved in zip(statistics, state[n:], strict=True):
+            array[...] = saved
+
     def set_weights(self, weights: Sequence[Array]) -> None:
         """Overwrite every parameter in place from arrays in :meth:`params` order."""
         params = self.params()

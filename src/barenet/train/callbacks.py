@@ -44,7 +44,8 @@ def call_hooks(callbacks: Sequence[Any], hook: str, *args: Any) -> None:
 @dataclass
 class EarlyStopping:
     """Stop when ``monitor`` (``val_loss`` or ``val_accuracy``) has not improved by more than
-    ``min_delta`` for ``patience`` epochs; with ``restore_best`` put the best weights back."""
+    ``min_delta`` for ``patience`` epochs; with ``restore_best`` put the best weights back (and
+    the running statistics of batch normalization that went with them)."""
 
     patience: int = 5
     monitor: str = "val_loss"
@@ -74,7 +75,7 @@ class EarlyStopping:
         if self._improved(value):
             self.best, self.best_epoch, self.waited = value, record["epoch"], 0
             if self.restore_best:
-                self.best_weights = trainer.model.get_weights()
+                self.best_weights = trainer.model.get_state()  # with batch norm's statistics
             return
         self.waited += 1
         if self.waited >= self.patience:
@@ -83,7 +84,7 @@ class EarlyStopping:
 
     def on_train_end(self, trainer: Trainer) -> None:
         if self.restore_best and self.best_weights is not None:
-            trainer.model.set_weights(self.best_weights)
+            trainer.model.set_state(self.best_weights)
             trainer.restored_epoch = self.best_epoch
 
     def state_dict(self) -> tuple[dict[str, Any], dict[str, Array]]:

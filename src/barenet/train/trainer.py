@@ -155,8 +155,7 @@ class Trainer:
 
     def _snapshot(self) -> dict[str, Any]:
         """Copies of all state that changes during an epoch (weights, optimizer, Generators)."""
-        return {"epoch": self.epoch, "weights": self.model.get_weights(),
-                "statistics": {k: v.copy() for k, v in self.model.statistics().items()},
+        return {"epoch": self.epoch, "state": self.model.get_state(),
                 "optimizer": {k: np.array(v, copy=True)
                               for k, v in self.optimizer.state_dict().items()},
                 "rng": copy.deepcopy(self.rng.bit_generator.state),
@@ -165,9 +164,7 @@ class Trainer:
 
     def _restore(self, snapshot: dict[str, Any]) -> None:
         self.epoch = snapshot["epoch"]
-        self.model.set_weights(snapshot["weights"])
-        for name, array in self.model.statistics().items():
-            array[...] = snapshot["statistics"][name]
+        self.model.set_state(snapshot["state"])
         self.optimizer.load_state_dict(snapshot["optimizer"])
         self.rng.bit_generator.state = snapshot["rng"]
         self.model.rng.bit_generator.state = snapshot["model_rng"]
@@ -179,7 +176,7 @@ class Trainer:
         while self.epoch < self.epochs and not self.stop_training:
             started, cpu_started = time.perf_counter(), time.process_time()
             self._last_snapshot = start = self._snapshot()
-            start_w = [w for p, w in zip(params, start["weights"], strict=True)
+            start_w = [w for p, w in zip(params, start["state"], strict=False)
                        if p.name.endswith(".W")]
             grad_norm_sum = np.zeros(len(dense))  # per layer: the sum over batches of ||dW||
             loss_sum, correct, seen = 0.0, 0, 0
