@@ -141,8 +141,11 @@ def test_a_signalled_process_checkpoints_and_resumes(tmp_path, signum):
     subprocess.run([sys.executable, "-m", "barenet", "train", *recipe, "--out", str(straight)],
                    check=True, timeout=300)
     run = tmp_path / "run"
+    # a suite started in the background by a shell without job control inherits SIGINT ignored,
+    # and so would the run (Python keeps an ignored SIGINT ignored): give it the default back
     proc = subprocess.Popen([sys.executable, "-m", "barenet", "train", *recipe, "--out", str(run)],
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for(run / "checkpoint.npz", proc)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
