@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from barenet.cli import main
@@ -146,3 +147,21 @@ def test_set_overrides_every_candidate_and_names_itself_in_the_repeat_command():
             records.parse_overrides(bad)
     line = records.command_line(records.RECORD_BY_NAME["noaug"], {"epochs": 250}, 1)
     assert line == "barenet train --config examples/record-noaug.toml --epochs 250 --threads 1"
+
+
+def test_the_repeat_command_trains_the_record_run_bit_for_bit():
+    """records.py trains the final run on the data without its test split; `barenet train
+    --config examples/record-noaug.toml` keeps the test split for its report. The split, the
+    initialization, the batches and the noise must not depend on that."""
+    from barenet.data.mnist import load_mnist
+    from barenet.run.runner import train_run
+
+    config = make_config(read_toml(EXAMPLES / "record-noaug.toml"), per_class=20, epochs=2,
+                         layers=[16, 12], threads=1)
+    full = load_mnist()
+    record = train_run(config, write=False, dataset=records._without_test(full))
+    repeat = train_run(config, write=False, dataset=full)
+    assert config.batch_norm and config.noise > 0
+    for a, b in zip(record.model.get_state(), repeat.model.get_state(), strict=True):
+        assert np.array_equal(a, b)
+    assert record.history["val_accuracy"] == repeat.history["val_accuracy"]
