@@ -96,7 +96,7 @@ class BatchNorm:
         return z
 
     def infer(self, z: Array) -> Array:
-        """Inference with the running statistics, in place on ``z`` (a new array)."""
+        """Inference with the running statistics, written over ``z``."""
         scale, shift = self.affine()
         z *= scale
         z += shift
@@ -130,7 +130,7 @@ class BatchNorm:
 
     def statistics(self) -> dict[str, Array]:
         """The running statistics inference uses: state that is not trained by gradients."""
-        return {"running_mean": self.running_mean, "running_var": self.running_var}
+        return {name: getattr(self, name) for name in self.STATISTICS}
 
     def buffers(self) -> list[Array]:
         """The normalized batch kept for backward, and the scratch buffer backward uses."""
