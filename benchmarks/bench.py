@@ -95,11 +95,16 @@ class MachineSpeed:
 
     The workload is one training step's mix on arrays that never change (never subnormal): the
     forward and weight-gradient products of a 784-256 layer at batch 128 and one Adam-like pass
-    over 203,530 floats. An epoch's time, less the time its samples took, over the mean sample
+    over 203,530 floats. An epoch's time, less the time its samples took, over the median sample
     is its length in units of the machine's speed of that epoch: a slower host (another
     machine's load, a busy sibling core) lengthens both, a slowdown of barenet's own work
     (subnormal floats, a growing buffer, a projection that copies) only the epoch. The samples
-    add about 2 % to an epoch."""
+    add about 2 % to an epoch.
+
+    The median, not the mean: one sample caught by a millisecond-long stall of the host (seen
+    2026-12-07: one epoch's mean sample 2.42 ms against 0.8 ms in the others, its own time
+    unchanged) would otherwise make its epoch look three times faster than it was, and that
+    epoch, the fastest of its rounds, would set the spread."""
 
     EVERY = 20
 
@@ -115,7 +120,7 @@ class MachineSpeed:
         self.v = rng.standard_normal(203_530, dtype=np.float32)
         self.u = np.zeros_like(self.v)
         self.samples: list[float] = []
-        self.control_seconds: list[float] = []  # per epoch: the mean sample
+        self.control_seconds: list[float] = []  # per epoch: the median sample
         self.spent_seconds: list[float] = []  # per epoch: the time the samples took
 
     def sample(self) -> None:
@@ -135,7 +140,7 @@ class MachineSpeed:
     def on_epoch_end(self, trainer, record) -> None:
         if not self.samples:
             self.sample()
-        self.control_seconds.append(statistics.mean(self.samples))
+        self.control_seconds.append(statistics.median(self.samples))
         self.spent_seconds.append(sum(self.samples))
         self.samples = []
 
@@ -150,7 +155,7 @@ def own_epochs(run: dict) -> list[float]:
 
 
 def normalized_epochs(run: dict) -> list[float]:
-    """Each epoch, less its samples' time, over its mean :class:`MachineSpeed` sample."""
+    """Each epoch, less its samples' time, over its median :class:`MachineSpeed` sample."""
     return [sec / control for sec, control in zip(own_epochs(run), run["control_seconds"], strict=True)]
 
 
@@ -248,6 +253,90 @@ def worker_floor(args) -> dict:
     seconds = {name: min(timeit.repeat(fn, number=50, repeat=9)) / 50 for name, fn in parts.items()}
     steps = -(-60000 // BATCH)
     return {"step_parts_seconds": seconds, "epoch_seconds": steps * sum(seconds.values())}
+
+
+def worker_bare_step(args) -> dict:
+    """The benchmark network's training step written out inline in NumPy, with nothing around it:
+    no layer objects, no loss object, no callbacks, no checks, no history, no subnormal flush;
+    what any NumPy implementation of this step must still do, as few calls as it can be done in.
+
+    The same work as barenet's step: a uint8 gather and ``x / 255`` into a float32 buffer, the
+    three products of the forward pass and weight gradients plus layer 2's input gradient,
+    bias, ReLU, a stable softmax, the loss value and the count of correct predictions (which the
+    trainer reports), the fused gradient ``(p - y) / N``, the two weight-gradient norms the
+    trainer tracks, and Adam's ten passes over the packed parameters. Its epoch over PyTorch's is
+    the best epoch ratio NumPy code reaches on the machine (information beside the target)."""
+    import math
+
+    import numpy as np
+
+    x, y, _, _ = _mnist()
+    rng = np.random.default_rng(0)
+    n_in, n_hidden, n_out = 784, HIDDEN, 10
+    sizes = (n_in * n_hidden, n_hidden, n_hidden * n_out, n_out)
+    offsets = np.cumsum((0,) + sizes)
+
+    def views(vector):  # W1, b1, W2, b2 as views of one packed vector, as barenet stores them
+        shapes = ((n_in, n_hidden), (n_hidden,), (n_hidden, n_out), (n_out,))
+        bounds = zip(offsets[:-1], offsets[1:], shapes, strict=True)
+        return [vector[a:b].reshape(shape) for a, b, shape in bounds]
+
+    params, grads = np.zeros(offsets[-1], np.float32), np.zeros(offsets[-1], np.float32)
+    u, s, tmp = np.zeros_like(params), np.zeros_like(params), np.empty_like(params)
+    w1, b1, w2, b2 = views(params)
+    dw1, db1, dw2, db2 = views(grads)
+    w1[...] = rng.standard_normal((n_in, n_hidden)) * math.sqrt(2 / n_in)
+    w2[...] = rng.standard_normal((n_hidden, n_out)) * math.sqrt(2 / n_hidden)
+    raw, xb = np.empty((BATCH, n_in), np.uint8), np.empty((BATCH, n_in), np.float32)
+    z1, z2 = np.empty((BATCH, n_hidden), np.float32), np.empty((BATCH, n_out), np.float32)
+    dz1, relu_mask = np.empty_like(z1), np.empty_like(z1)
+    inverse_255, rows = np.float32(1 / 255), np.arange(BATCH)
+    beta1, beta2, t, seconds = 0.9, 0.999, 0, []
+    for _ in range(args.epochs):
+        start = time.perf_counter()
+        order, loss_sum, correct = rng.permutation(len(x)), 0.0, 0
+        for first in range(0, len(x), BATCH):
+            idx = order[first:first + BATCH]
+            m = len(idx)
+            a, h, o, d, mask, r = xb[:m], z1[:m], z2[:m], dz1[:m], relu_mask[:m], rows[:m]
+            np.multiply(np.take(x, idx, axis=0, out=raw[:m]), inverse_255, out=a)
+            labels = y[idx]
+            np.matmul(a, w1, out=h)
+            h += b1
+            np.maximum(h, 0, out=h)
+            np.matmul(h, w2, out=o)
+            o += b2
+            o -= o.max(axis=1, keepdims=True)
+            np.exp(o, out=o)
+            o /= o.sum(axis=1, keepdims=True)
+            loss_sum -= float(np.log(np.maximum(o[r, labels], 1e-7)).sum())
+            correct += int(np.count_nonzero(o.argmax(axis=1) == labels))
+            o[r, labels] -= 1
+            o *= np.float32(1 / m)
+            np.matmul(h.T, o, out=dw2)
+            np.sum(o, axis=0, out=db2)
+            np.matmul(o, w2.T, out=d)
+            np.greater(h, 0, out=mask)
+            d *= mask
+            np.matmul(a.T, d, out=dw1)
+            np.sum(d, axis=0, out=db1)
+            norms = [math.sqrt(float(np.dot(g.reshape(-1), g.reshape(-1)))) for g in (dw1, dw2)]
+            t += 1
+            root_c2 = math.sqrt((1 - beta2) / (1 - beta2 ** t))
+            step, eps = LR * (1 - beta1) / (1 - beta1 ** t) / root_c2, 1e-8 / root_c2
+            u *= beta1
+            u += grads
+            s *= beta2
+            np.multiply(grads, grads, out=tmp)
+            s += tmp
+            np.sqrt(s, out=tmp)
+            tmp += eps
+            np.divide(u, tmp, out=tmp)
+            tmp *= step
+            params -= tmp
+        seconds.append(time.perf_counter() - start)
+    return {"epoch_seconds": seconds, "train_accuracy": correct / len(x), "last_norms": norms,
+            "peak_mb": _peak_mb()}
 
 
 def worker_torch(args) -> dict:
@@ -401,7 +490,7 @@ def worker_barenet_train(args) -> dict:
 WORKERS = {"matmul": worker_matmul, "barenet": worker_barenet, "torch": worker_torch,
            "sklearn": worker_sklearn, "torch_to_98": worker_torch_to_98,
            "barenet_train": worker_barenet_train, "profile": worker_profile, "floor": worker_floor,
-           "default_epochs": worker_default_epochs}
+           "default_epochs": worker_default_epochs, "bare_step": worker_bare_step}
 
 
 def run_torch_to_98(args, width: int, lr: float) -> dict:
@@ -501,7 +590,8 @@ def measure(args, torch_recipes, console) -> dict:
                      "cpu": cpu_model(), "cores": os.cpu_count(), "machine": platform.machine(),
                      "python": platform.python_version(), "epochs": args.epochs,
                      "rounds": args.rounds, "quick": args.quick}
-    rounds: dict[str, list[dict]] = {name: [] for name in ("matmul",) + CONTENDERS + ("default_epochs",)}
+    rounds: dict[str, list[dict]] = {name: [] for name in
+                                     ("matmul",) + CONTENDERS + ("bare_step", "default_epochs")}
     for r in range(args.rounds):
         for name in rounds:  # interleaved: a slow spell hits every one
             console.print(f"measuring {name} (round {r + 1} of {args.rounds}) ...")
@@ -552,7 +642,7 @@ def measure(args, torch_recipes, console) -> dict:
     results["per_epoch_median"] = {
         k: statistics.median([sec for run in results[k]["rounds"]
                               for sec in (own_epochs(run)[1:] or own_epochs(run))])
-        for k in CONTENDERS}
+        for k in CONTENDERS + ("bare_step",)}
     network, default = f"784-{HIDDEN}-10, Adam lr {LR:g} (the rounds)", "the default recipe (each run)"
     bench_rounds, default_rounds = results["barenet"]["rounds"], results["default_epochs"]["rounds"]
     results["epoch_spread"] = {  # the target: in units of the machine's speed during each epoch
@@ -586,6 +676,7 @@ def evaluate_targets(r: dict) -> None:
     r["targets"] = [{"target": t, "value": v, "limit": lim, "met": v <= lim} for t, v, lim in targets]
     r["information"] = {"flop_bound_ratio": pe["barenet"] / r["flop_bound"]["seconds_6NP"],
                         "floor_over_torch_epoch": r["floor"]["epoch_seconds"] / pe["torch"],
+                        "bare_step_over_torch_epoch": pe["bare_step"] / pe["torch"],
                         "predict_ms": r["barenet"]["predict_seconds"] * 1000}
 
 
@@ -608,6 +699,8 @@ def print_summary(r: dict, console) -> None:
     for t in r["targets"]:
         verdict = "met " if t["met"] else "MISS"
         console.print(f"{verdict}  {t['target']}: {t['value']:.3f} (limit {t['limit']})")
+    console.print(f"      the bare NumPy step (information): {pe['bare_step']:.3f} s/epoch, "
+                  f"{r['information']['bare_step_over_torch_epoch']:.3f} x PyTorch's epoch")
 
 
 def summary(r: dict) -> dict:
@@ -615,7 +708,7 @@ def summary(r: dict) -> dict:
     pe, train = r["per_epoch_median"], r["barenet_train"]
     fastest = r["torch_to_98"]["fastest"]
     return {"date": r["date"], "cpu": r["cpu"], "cores": r["cores"], "blas": r["blas"],
-            "barenet_epoch": pe["barenet"], "torch_epoch": pe["torch"],
+            "barenet_epoch": pe["barenet"], "torch_epoch": pe["torch"], "bare_step_epoch": pe["bare_step"],
             "gflops": r["matmul"]["gflops"], "flop_bound_6NP": r["flop_bound"]["seconds_6NP"],
             "train_walls": [run["wall_seconds"] for run in train["runs"]],
             "train_accuracies": [run["test_accuracy"] for run in train["runs"]],
@@ -633,9 +726,10 @@ def write_history_doc(path: Path, history: Path) -> None:
     view. Runs from before the targets became ratios (2026-11) lack some columns; each row
     names the unit its spread was judged in (wall clock, CPU time, then the machine's speed)."""
     rows = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
-    lines = ["| run | CPU, BLAS | GFLOP/s | s/epoch / PyTorch | / FLOP bound | `barenet train` runs (s) "
-             "| / PyTorch to 98 % | epoch spread | memory / PyTorch | targets met |",
-             "|---|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+    lines = ["| run | CPU, BLAS | GFLOP/s | s/epoch / PyTorch | bare NumPy step / PyTorch "
+             "| / FLOP bound | `barenet train` runs (s) | / PyTorch to 98 % | epoch spread "
+             "| memory / PyTorch | targets met |",
+             "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
     for h in rows:
         values = list(h.get("targets", {}).values())
         ratio = f"{values[0]:.2f}" if values else "-"
@@ -651,10 +745,12 @@ def write_history_doc(path: Path, history: Path) -> None:
         if "epoch_spread_wall" in h:
             spread += f", wall {h['epoch_spread_wall']:.2f}"
         memory = f"{values[3]:.2f}" if values else "-"
+        bare = f"{h['bare_step_epoch'] / h['torch_epoch']:.2f}" if "bare_step_epoch" in h else "-"
         machine = f"{h['cpu']}, {h['blas']}" if "cpu" in h else "(not recorded)"
         lines.append(
             f"| {h['date'][:16].replace('T', ' ')} | {machine} | {h['gflops']:.0f} | "
-            f"{h['barenet_epoch'] / h['torch_epoch']:.2f} | {h['barenet_epoch'] / h['flop_bound_6NP']:.2f} | "
+            f"{h['barenet_epoch'] / h['torch_epoch']:.2f} | {bare} | "
+            f"{h['barenet_epoch'] / h['flop_bound_6NP']:.2f} | "
             f"{', '.join(f'{w:.2f}' for w in h['train_walls'])} | {ratio} | {spread} | {memory} | "
             f"{sum(h['met'])} of {len(h['met'])}{'' if values else ' (old targets)'} |")
     write_block(path, "bench history", "benchmarks/bench.py", lines)
@@ -728,7 +824,7 @@ def write_doc(path: Path, r: dict) -> None:
               f"{r['rounds']} rounds (the target): {spread}; every epoch of every round pooled, "
               f"in the same units: {pooled}; by the wall clock, pooled: "
               f"{wall}; in CPU time, pooled: {cpu} (the default recipe's wall and CPU figures include the "
-              f"whole `barenet train` runs). The control workload's mean sample per epoch ranged "
+              f"whole `barenet train` runs). The control workload's median sample per epoch ranged "
               f"over {1000 * min(controls):.2f}-{1000 * max(controls):.2f} ms "
               f"({max(controls) / min(controls):.2f}x: the machine's own swing); the hypervisor "
               f"took at most {100 * steal:.1f} % of the machine's CPU time during a barenet "
@@ -743,7 +839,12 @@ def write_doc(path: Path, r: dict) -> None:
               f"and the Adam update, each timed alone ({parts} per step), take "
               f"{floor['epoch_seconds']:.3f} s per epoch, "
               f"{r['information']['floor_over_torch_epoch']:.2f} x PyTorch's epoch; the epoch target "
-              f"(0.6 x) leaves {0.6 * pe['torch']:.3f} s for them and everything else."]
+              f"(0.6 x) leaves {0.6 * pe['torch']:.3f} s for them and everything else.",
+              "", f"The bare NumPy step (information; `worker_bare_step`: the same step written out "
+              f"inline, with no library around it, in the same rounds): {pe['bare_step']:.3f} s per "
+              f"epoch, {r['information']['bare_step_over_torch_epoch']:.2f} x PyTorch's epoch and "
+              f"{pe['bare_step'] / pe['barenet']:.2f} x barenet's. Above 0.6 x, no NumPy code meets the "
+              f"epoch target on this machine."]
     lines += ["", "Where one barenet epoch goes (cProfile, internal time per function, two epochs "
               "after a warm-up; the profiler adds its own overhead):", "",
               "| function | calls per epoch | s per epoch | share |", "|---|---:|---:|---:|"]

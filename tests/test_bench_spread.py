@@ -3,6 +3,7 @@ spell of the host on one run is not counted against barenet."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -29,3 +30,22 @@ def test_the_first_epoch_of_each_process_is_left_out():
     assert bench.epoch_spread([[9.0, 1.0, 1.1]]) == pytest.approx(1.1)
     assert bench.pooled_spread([[9.0, 1.0, 1.1], [5.0, 1.2, 1.0]]) == pytest.approx(1.2)
     assert bench.epoch_spread([[1.0]]) == 1.0  # a one-epoch run: nothing to leave out
+
+
+def test_one_stalled_control_sample_does_not_speed_an_epoch_up():
+    # 2026-12-07: one sample caught a stall of the host; with the mean, its epoch read 3x faster
+    speed = bench.MachineSpeed()
+    speed.samples = [0.0008] * 22 + [0.038]
+    speed.on_epoch_end(None, {})
+    assert speed.control_seconds == [pytest.approx(0.0008)]
+    run = {"epoch_seconds": [0.5], "control_seconds": speed.control_seconds,
+           "control_spent_seconds": speed.spent_seconds}
+    assert bench.normalized_epochs(run)[0] == pytest.approx((0.5 - 22 * 0.0008 - 0.038) / 0.0008)
+
+
+def test_the_bare_numpy_step_trains():
+    # the ceiling the bench reports beside the epoch target is a real training step, not a no-op
+    result = bench.worker_bare_step(argparse.Namespace(epochs=1))
+    assert len(result["epoch_seconds"]) == 1
+    assert result["train_accuracy"] > 0.9  # barenet's own first epoch reaches about 0.93
+    assert all(0 < norm < 10 for norm in result["last_norms"])
