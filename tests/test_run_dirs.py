@@ -161,6 +161,41 @@ def test_split_sizes_are_checked_before_training(tmp_path, capsys):
     assert not out.exists()  # refused before anything was written
 
 
+@pytest.mark.parametrize("train_labels, test_labels, fragment", [
+    # trained on 0..2, tested on 0..9: a test score on seven classes never trained
+    (np.arange(3), np.arange(10), "holds 7 classes (3, 4, 5, 6, 7, 8, 9) with no training sample"),
+    # labelled 5..14 in training, 0..9 in the test split
+    (np.arange(5, 15), np.arange(10), "holds 5 classes (0, 1, 2, 3, 4) with no training sample"),
+    (np.array([0, 1, 3]), np.arange(4), "holds class 2 with no training sample"),
+])
+def test_a_test_class_with_no_training_sample_is_refused(tmp_path, capsys, train_labels,
+                                                         test_labels, fragment):
+    rng = np.random.default_rng(0)
+    y_train = np.repeat(train_labels, 8)
+    np.savez(tmp_path / "data.npz", x_train=rng.integers(0, 256, (len(y_train), 8, 8), dtype=np.uint8),
+             y_train=y_train, x_test=rng.integers(0, 256, (len(test_labels), 8, 8), dtype=np.uint8),
+             y_test=test_labels)
+    out = tmp_path / "run"
+    code = main(["train", "--data", str(tmp_path / "data.npz"), "--layers", "4", "--epochs", "1",
+                 "--batch-size", "4", "--val-fraction", "0", "--quiet", "--out", str(out)])
+    one_line(code, capsys.readouterr().err, fragment)
+    assert not out.exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize("test_labels", [np.arange(3), np.array([1, 1]), None])
+def test_test_classes_within_the_trained_ones_are_accepted(tmp_path, test_labels):
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 8)
+    arrays = {"x_train": rng.integers(0, 256, (24, 8, 8), dtype=np.uint8), "y_train": y}
+    if test_labels is not None:
+        arrays.update(x_test=rng.integers(0, 256, (len(test_labels), 8, 8), dtype=np.uint8),
+                      y_test=test_labels)
+    np.savez(tmp_path / "data.npz", **arrays)
+    assert main(["train", "--data", str(tmp_path / "data.npz"), "--layers", "4", "--epochs", "1",
+                 "--batch-size", "4", "--val-fraction", "0", "--quiet", "--no-report",
+                 "--out", str(tmp_path / "run")]) == 0
+
+
 def test_a_failure_after_training_keeps_the_trained_model(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise BarenetError("cannot evaluate on an empty data set")

@@ -90,6 +90,7 @@ def prepare_data(config: TrainConfig, dataset: Dataset | None = None) -> Prepare
         x_train, y_train, x_val, y_val = stratified_split(
             x_train, y_train, config.val_fraction, config.seed)
     _check_split_sizes(config, x_train, x_val, x_test)
+    _check_test_classes_trained(y_train, y_test, class_names)
     normalizer = Normalizer(config.normalize).fit(x_train, pixel_max=ds.pixel_max)
     return PreparedData(x_train, y_train, x_val, y_val, x_test, y_test, normalizer,
                         class_names, input_shape, ds.name)
@@ -105,6 +106,26 @@ def check_fits(config: TrainConfig, data: PreparedData) -> None:
         raise BarenetError(f"--batch-size {config.batch_size} is larger than the {n_train} training "
                            "samples; use a smaller --batch-size or --batch-size full")
     check_memory(config, data.x_train.shape[1], data.n_classes, n_train)
+
+
+def _check_test_classes_trained(y_train: np.ndarray, y_test: np.ndarray | None,
+                                class_names: list[str]) -> None:
+    """Refuse a test split holding a class that has no training sample: its test score would
+    count classes the network never trained on (``barenet evaluate`` refuses such data too).
+    Training labels that leave classes out (labels 200..209) are accepted: their outputs are
+    only pushed down."""
+    if y_test is None:
+        return
+    trained = np.unique(y_train)
+    unseen = np.setdiff1d(np.unique(y_test), trained)
+    if unseen.size == 0:
+        return
+    shown = ", ".join(class_names[i] for i in unseen[:8]) + (", ..." if unseen.size > 8 else "")
+    what = f"class {shown}" if unseen.size == 1 else f"{unseen.size} classes ({shown})"
+    raise BarenetError(f"the test split holds {what} with no training sample (the training "
+                       f"split has labels {trained.min()}..{trained.max()}): a test score on "
+                       "classes never trained means nothing; give test data labelled like the "
+                       "training data")
 
 
 def _check_split_sizes(config: TrainConfig, x_train: np.ndarray, x_val: np.ndarray | None,
