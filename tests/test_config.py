@@ -66,6 +66,17 @@ def test_unknown_key_and_bad_toml(tmp_path):
         read_toml(tmp_path / "missing.toml")
 
 
+def test_a_byte_order_mark_is_read_past_and_other_encodings_refused(tmp_path):
+    path = tmp_path / "notepad.toml"
+    path.write_bytes("\ufeffepochs = 3\ndescription = \"été\"\n".encode("utf-8"))
+    assert read_toml(path) == {"epochs": 3, "description": "été"}
+    path.write_bytes("description = \"été\"\n".encode("latin-1"))
+    with pytest.raises(BarenetError, match="not UTF-8 text"):
+        read_toml(path)
+    with pytest.raises(BarenetError, match="cannot read config file"):
+        read_toml(tmp_path)
+
+
 def test_defaults_are_valid():
     assert TrainConfig().validate().batch_size == 128
     assert TrainConfig().shift == 0  # augmentation is off unless asked for

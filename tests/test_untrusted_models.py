@@ -154,6 +154,12 @@ def test_predict_warns_about_images_that_cannot_be_digits(shape, fragment, mnist
     assert out.startswith(f"{path}: ")
 
 
+def test_a_blank_tiny_image_gets_its_error_line_only(mnist_run, tmp_path, capsys):
+    path = _png(tmp_path / "dot.png", np.zeros((1, 1)))  # too small to doubt, and blank: refused
+    code = main(["predict", str(mnist_run), str(path)])
+    one_line(code, capsys.readouterr().err, "has no ink")
+
+
 def test_predict_does_not_warn_about_a_digit(mnist_run, tmp_path, capsys):
     image = np.zeros((28, 28))
     image[6:22, 12:16] = 255  # a "1"

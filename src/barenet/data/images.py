@@ -335,11 +335,11 @@ def load_inputs(paths: Iterable[str | os.PathLike],
         kind = _kind(path)
         image = None if kind == "npy" else _read_image_or_none(path, kind)
         if image is not None:
-            doubt = doubt_about(image)
+            batches.append(mnist_style(image, name=str(path))[None])  # refuses a blank image
+            names.append(str(path))
+            doubt = doubt_about(image)  # after: a refused image gets its error line only
             if doubt and warn is not None:
                 warn(f"{path} {doubt}; its prediction means little")
-            batches.append(mnist_style(image, name=str(path))[None])
-            names.append(str(path))
             continue
         array = _read_npy(path) if kind == "npy" else read_idx(path)
         batch = as_mnist_batch(array, name=str(path) if kind == "npy" else f"{path} (an IDX file)")

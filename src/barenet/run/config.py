@@ -119,8 +119,8 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     """Options from a TOML file (also accepts them under a ``[train]`` table)."""
     path = Path(path)
     try:
-        with path.open("rb") as handle:
-            raw = tomllib.load(handle)
+        # a byte-order mark (Windows Notepad writes one) is not TOML, but it cannot be meant
+        raw = tomllib.loads(path.read_bytes().decode("utf-8").removeprefix("\ufeff"))
     except FileNotFoundError:
         raise BarenetError(f"config file {path} not found; check the path") from None
     except tomllib.TOMLDecodeError as exc:
