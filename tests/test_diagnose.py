@@ -227,6 +227,29 @@ def test_healthy_runs_raise_no_false_alarm(options):
     assert diagnosis.healthy, [c for c in diagnosis.checks if c.ok is not True]
 
 
+@pytest.mark.parametrize("options", [dict(input_dropout=0.95, val_fraction=0.0),
+                                     dict(input_dropout=0.95), dict(noise=5.0, val_fraction=0.0)],
+                         ids=["input-dropout-no-validation", "input-dropout", "noise"])
+def test_heavy_regularization_is_judged_on_the_trained_model_not_the_noisy_history(options):
+    # the history, measured with the noise on, reads a loss at or above the uniform guess;
+    # the model in inference mode scores far above chance: not "stuck at the prior"
+    result, diagnosis, _ = _run(per_class=100, layers=[192], epochs=3, **options)
+    assert result.metrics["train"]["accuracy"] > 0.5
+    assert diagnosis.findings == [], [f.code for f in diagnosis.findings]
+    loss = next(c for c in diagnosis.checks if c.name == "loss")
+    assert loss.ok is True and ("sample" in loss.signal or "validation" in loss.signal)
+
+
+def test_a_failed_check_without_a_finding_is_not_called_problem_free():
+    # train loss above the uniform guess, accuracy fine, no validation or model to look closer
+    history = History([{"epoch": e, "train_loss": 2.5, "train_accuracy": 0.9} for e in (1, 2, 3)])
+    diagnosis = assess(history, n_classes=10)
+    loss = next(c for c in diagnosis.checks if c.name == "loss")
+    assert loss.ok is False and not diagnosis.healthy
+    summary = diagnosis.summary()
+    assert not summary.startswith("No problem found") and "no evidence of health (loss" in summary
+
+
 def test_baselines():
     b = baselines(10)
     assert b.uniform_loss == pytest.approx(math.log(10)) and b.chance_accuracy == pytest.approx(0.1)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..nn.losses import get_loss
 from ..nn.model import MLP
 from ..train.history import History
 from . import fixes
@@ -39,13 +40,29 @@ TINY_GRAD = LIMITS.tiny_grad
 
 
 # ----------------------------------------------------------------------------- entry points
-def _predicted_share(model: MLP, x: Array, y: Array | None) -> tuple[int, float, float | None]:
-    p = model.forward(x.astype(model.dtype), training=False)
-    labels = (p[:, 0] > 0.5).astype(np.int64) if p.shape[1] == 1 else np.argmax(p, axis=1)
-    counts = np.bincount(labels, minlength=max(2, p.shape[1]))
+def _predicted_share(p: Array, y: Array | None) -> tuple[int, float, float | None]:
+    """(most predicted class, its share of the predictions ``p`` (N, C), its true share)."""
+    counts = np.bincount(_labels(p), minlength=max(2, p.shape[1]))
     k = int(np.argmax(counts))
-    true_share = float(np.mean(np.asarray(y).reshape(-1)[: len(x)] == k)) if y is not None else None
-    return k, float(counts[k] / len(labels)), true_share
+    true_share = float(np.mean(y == k)) if y is not None else None
+    return k, float(counts[k] / len(p)), true_share
+
+
+def _labels(p: Array) -> Array:
+    return (p[:, 0] > 0.5).astype(np.int64) if p.shape[1] == 1 else np.argmax(p, axis=1)
+
+
+def _clean_measures(p: Array, y: Array | None, loss: str | None) -> tuple[float | None, float | None]:
+    """(accuracy, mean loss per sample) of the trained model on the labelled sample, in
+    inference mode: what the history's training-mode figures cannot show when dropout, noise
+    or augmentation raise them (input dropout 0.95 trained a model that scores 68 % to a
+    history of 30 % accuracy and a loss at the prior)."""
+    if y is None or y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        return None, None
+    accuracy = float(np.mean(_labels(p) == y))
+    if loss is None or (y.size and (y.min() < 0 or y.max() >= max(2, p.shape[1]))):
+        return accuracy, None
+    return accuracy, get_loss(loss).value(p, y)
 
 
 def assess(history: History | dict[str, Any], model: MLP | None = None, x_sample: Array | None = None,
@@ -84,6 +101,8 @@ def assess(history: History | dict[str, Any], model: MLP | None = None, x_sample
         if normalizer is not None:
             x = normalizer.transform(x, dtype=np.float64)
     updates = stats = share = std = None
+    sample_accuracy = sample_loss = None
+    labels = np.asarray(y_sample).reshape(-1)[: len(x)] if y_sample is not None and x is not None else None
     if usable:
         assert model is not None
         norms = [float(np.linalg.norm(layer.W)) for layer in model.dense_layers]
@@ -92,10 +111,13 @@ def assess(history: History | dict[str, Any], model: MLP | None = None, x_sample
             updates = relative_updates(history.epochs, norms)
         if x is not None:
             stats = activation_stats(model, x)
-            share = _predicted_share(model, x, y_sample)
+            p = model.forward(x.astype(model.dtype), training=False)
+            share = _predicted_share(p, labels)
+            sample_accuracy, sample_loss = _clean_measures(p, labels, recipe.loss)
+    accuracies = [a for a in (final_accuracy(history), sample_accuracy) if a is not None]
     run = RunSignals(history, recipe, base, per_sample_losses(history, recipe.reduction, n_train),
-                     final_accuracy(history), per_sample_grads(history, recipe, n_train), updates, stats,
-                     x, share, std, error, final)
+                     max(accuracies, default=None), per_sample_grads(history, recipe, n_train), updates,
+                     stats, x, share, std, error, final, sample_loss)
     findings = run_checks(run)
     return Diagnosis(findings, health_checks(run, findings))
 

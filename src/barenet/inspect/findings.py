@@ -69,9 +69,14 @@ class Diagnosis:
             return f"{len(self.findings)} problem(s) found"
         if self.healthy:
             return ("No problem found: every check below has positive evidence of a healthy run")
-        missing = [c.name for c in self.checks if c.ok is not True]
-        return ("No problem found in what was measured, but not every check could be made "
-                f"(not measured: {', '.join(missing)}); this is not a clean bill of health")
+        failed = [c.name for c in self.checks if c.ok is False]
+        missing = [c.name for c in self.checks if c.ok is None]
+        unmeasured = f" (not measured: {', '.join(missing)})" if missing else ""
+        if failed:
+            return (f"No diagnosis, but a check found no evidence of health ({', '.join(failed)}: "
+                    f"see below){unmeasured}; this is not a clean bill of health")
+        return ("No problem found in what was measured, but not every check could be made"
+                f"{unmeasured}; this is not a clean bill of health")
 
     def to_dict(self) -> dict[str, Any]:
         return {"healthy": self.healthy, "summary": self.summary(),
