@@ -388,3 +388,14 @@ def test_corrupted_model_files_load_or_raise_model_file_error(fuzz_dir, valid_by
     if cut is not None:
         data = data[: int(cut * len(data))]
     _must_load_or_refuse(fuzz_dir / "mutated.npz", bytes(data))
+
+
+def test_save_model_names_its_argument_order(tmp_path):
+    import barenet as bn
+    from barenet.errors import BarenetError
+
+    model = bn.MLP([4, 3], seed=0)
+    swapped = r"save_model\(path, model\) takes the path first.*MLP and PosixPath"
+    with pytest.raises(BarenetError, match=swapped):
+        bn.save_model(model, tmp_path / "m.npz")
+    assert not list(tmp_path.iterdir())

@@ -136,3 +136,16 @@ def test_dropout_rate_validation(rate):
         Dropout(rate)
     with pytest.raises(ValueError, match=r"dropout rate must be in \[0, 1\)"):
         bn.MLP([4, 3, 2], dropout=rate)
+
+
+def test_backward_before_forward_is_a_plain_error_not_an_assert():
+    # an assert vanishes under python -O; a learner calling backward first gets one sentence
+    from barenet.errors import BarenetError
+    from barenet.nn.normalization import BatchNorm
+
+    for layer in (_dense(), ActivationLayer("relu"), BatchNorm(3)):
+        with pytest.raises(BarenetError, match=r"backward\(\) called before forward"):
+            layer.backward(np.ones((2, 3)))
+    model = bn.MLP([4, 3, 2], seed=0)
+    with pytest.raises(BarenetError, match=r"backward\(\) called before forward"):
+        model.backward(np.full((1, 2), 0.5), np.array([1]), "cross_entropy")

@@ -164,16 +164,26 @@ def test_make_optimizer():
 
 
 @pytest.mark.parametrize("make,pattern", [
-    (lambda: bn.SGD(0.0), "learning rate must be positive"),
-    (lambda: bn.SGD(-1.0), "learning rate must be positive"),
-    (lambda: bn.Adam(float("nan")), "learning rate must be positive"),
+    (lambda: bn.SGD(0.0), "learning rate must be a finite number > 0"),
+    (lambda: bn.SGD(-1.0), "learning rate must be a finite number > 0"),
+    (lambda: bn.Adam(float("nan")), "learning rate must be a finite number > 0"),
+    (lambda: bn.SGD(float("inf")), "learning rate must be a finite number > 0; got inf"),
+    (lambda: bn.AdamW(True), "learning rate must be a finite number > 0; got True"),
+    (lambda: bn.Adam("0.1"), "learning rate must be a finite number > 0; got '0.1'"),
+    (lambda: bn.Trainer(bn.MLP([4, 3]), "cross_entropy", bn.SGD(0.1), lr=float("inf")),
+     "learning rate must be a finite number > 0"),
+    (lambda: bn.Adam(0.1, eps=-1e-8), "eps must be a finite number >= 0"),
+    (lambda: bn.Adam(0.1, eps=float("nan")), "eps must be a finite number >= 0"),
+    (lambda: bn.SGD(0.1, weight_decay=float("nan")), "weight decay must be a finite number >= 0"),
+    (lambda: bn.Trainer(bn.MLP([4, 3]), epochs=-1), "epochs must be a whole number >= 0"),
+    (lambda: bn.Trainer(bn.MLP([4, 3]), epochs=1.5), "epochs must be a whole number >= 0"),
     (lambda: bn.SGD(0.1, momentum=1.0), r"momentum must be in \[0, 1\)"),
     (lambda: bn.SGD(0.1, momentum=-0.1), r"momentum must be in \[0, 1\)"),
     (lambda: bn.SGD(0.1, nesterov=True), "nesterov needs a momentum"),
-    (lambda: bn.SGD(0.1, weight_decay=-1), "weight decay must be >= 0"),
+    (lambda: bn.SGD(0.1, weight_decay=-1), "weight decay must be a finite number >= 0"),
     (lambda: bn.Adam(0.1, beta1=1.0), r"beta1 must be in \[0, 1\)"),
     (lambda: bn.Adam(0.1, beta2=-0.5), r"beta2 must be in \[0, 1\)"),
-    (lambda: bn.AdamW(0.1, weight_decay=-0.1), "weight decay must be >= 0"),
+    (lambda: bn.AdamW(0.1, weight_decay=-0.1), "weight decay must be a finite number >= 0"),
 ])
 def test_bad_hyperparameters(make, pattern):
     with pytest.raises(ValueError, match=pattern):

@@ -113,6 +113,9 @@ def save_model(path: str | os.PathLike, model: MLP, metadata: Mapping | None = N
     config); numpy scalars and arrays in it are converted to Python numbers and lists. A model
     with NaN/inf parameters is refused (:class:`DivergenceError`), as the loader would refuse it.
     """
+    if not isinstance(model, MLP):
+        raise BarenetError(f"save_model(path, model) takes the path first, then the MLP; got "
+                           f"{type(path).__name__} and {type(model).__name__}")
     path = Path(path)
     if path.suffix == "":
         path = path.with_name(path.name + ".npz")

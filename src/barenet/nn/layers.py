@@ -154,7 +154,9 @@ class Dense:
 
     def backward(self, g: Array, need_input_grad: bool = True) -> Array | None:
         x = self._x
-        assert x is not None, "backward() called before forward()"
+        if x is None:
+            raise BarenetError("backward() called before forward(training=True): there is no "
+                               "batch to backpropagate through")
         np.matmul(x.T, g, out=self.dW)
         if self.use_bias:
             np.sum(g, axis=0, out=self.db)
@@ -199,7 +201,9 @@ class ActivationLayer:
 
     def backward(self, g: Array, need_input_grad: bool = True) -> Array:
         y = self._y
-        assert y is not None, "backward() called before forward()"
+        if y is None:
+            raise BarenetError("backward() called before forward(training=True): there is no "
+                               "batch to backpropagate through")
         return self.activation.backward_into(y, g)
 
     def params(self) -> list[Param]:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import BarenetError
 from .layers import Param, reuse_buffer
 from .subnormal import flush_tiny
 
@@ -113,7 +114,9 @@ class BatchNorm:
     def backward(self, g: Array, need_input_grad: bool = True) -> Array:
         """dL/dz (N, n), written over ``g``; fills ``dgamma`` and ``dbeta``."""
         xhat = self._xhat
-        assert xhat is not None, "backward() called before forward()"
+        if xhat is None:
+            raise BarenetError("backward() called before forward(training=True): there is no "
+                               "batch to backpropagate through")
         n_samples = g.shape[0]
         np.einsum("ij,ij->j", g, xhat, out=self.dgamma)
         np.sum(g, axis=0, out=self.dbeta)

@@ -31,6 +31,7 @@ packed into one vector per kind either way, with one view per parameter for chec
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -41,6 +42,18 @@ from .subnormal import flush_decayed
 
 Array = np.ndarray
 OPTIMIZER_NAMES = ("sgd", "adam", "adamw")
+
+
+def check_learning_rate(lr: float) -> float:
+    """``lr`` as a float: a finite number > 0 (an infinite one turns every weight to NaN)."""
+    if isinstance(lr, bool) or not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0):
+        raise BarenetError(f"learning rate must be a finite number > 0; got {lr!r}")
+    return float(lr)
+
+
+def _check_non_negative(label: str, value: float) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise BarenetError(f"{label} must be a finite number >= 0; got {value}")
 
 
 class Optimizer:
@@ -54,9 +67,7 @@ class Optimizer:
     state_names: tuple[str, ...] = ()
 
     def __init__(self, lr: float) -> None:
-        if not lr > 0:
-            raise BarenetError(f"learning rate must be positive; got {lr}")
-        self.lr = float(lr)
+        self.lr = check_learning_rate(lr)
         self.t = 0
         self._vectors: dict[str, Array] = {}  # state kind -> packed vector (views in attributes)
         self._tmp: tuple[Array, list[Array]] | None = None
@@ -185,8 +196,7 @@ class SGD(Optimizer):
             raise BarenetError(f"momentum must be in [0, 1); got {momentum}")
         if nesterov and momentum == 0:
             raise BarenetError("nesterov needs a momentum > 0 (e.g. momentum=0.9)")
-        if weight_decay < 0:
-            raise BarenetError(f"weight decay must be >= 0; got {weight_decay}")
+        _check_non_negative("weight decay", weight_decay)
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
         self.state_names = ("buffers",) if momentum else ()
         self.buffers: list[Array] = []
@@ -233,8 +243,8 @@ class Adam(Optimizer):
         for label, beta in (("beta1", beta1), ("beta2", beta2)):
             if not 0.0 <= beta < 1.0:
                 raise BarenetError(f"{label} must be in [0, 1); got {beta}")
-        if weight_decay < 0:
-            raise BarenetError(f"weight decay must be >= 0; got {weight_decay}")
+        _check_non_negative("weight decay", weight_decay)
+        _check_non_negative("eps", eps)  # a negative one can zero the denominator
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.weight_decay, self.decoupled = weight_decay, decoupled
         self.u: list[Array] = []  # m / (1 - beta1), one per parameter

@@ -34,7 +34,7 @@ from ..errors import BarenetError, DivergenceError
 from ..nn.constraints import max_norm_
 from ..nn.losses import Loss, check_pairing, get_loss
 from ..nn.model import MLP
-from ..nn.optim import Optimizer, make_optimizer
+from ..nn.optim import Optimizer, check_learning_rate, make_optimizer
 from ..nn.schedules import Schedule, get_schedule
 from .callbacks import Callback, Checkpoint, EarlyStopping, call_hooks
 from .evaluation import count_correct, evaluate, predict_proba_batched, predicted_labels
@@ -79,10 +79,12 @@ class Trainer:
         if optimizer is None or isinstance(optimizer, str):
             optimizer = make_optimizer(optimizer or "adam", lr)
         elif lr is not None:
-            optimizer.lr = float(lr)
+            optimizer.lr = check_learning_rate(lr)
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
         self.batch_size = batch_size
+        if int(epochs) != epochs or epochs < 0:
+            raise BarenetError(f"epochs must be a whole number >= 0; got {epochs!r}")
         self.epochs = int(epochs)
         self.schedule = schedule if isinstance(schedule, Schedule) else get_schedule(schedule)
         self.shuffle = shuffle
