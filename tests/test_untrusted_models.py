@@ -160,6 +160,22 @@ def test_a_blank_tiny_image_gets_its_error_line_only(mnist_run, tmp_path, capsys
     one_line(code, capsys.readouterr().err, "has no ink")
 
 
+def test_predict_reads_images_and_arrays_for_a_model_of_the_8x8_digits(tmp_path, capsys):
+    run = tmp_path / "digits8"
+    assert main(["train", "--dataset", "digits8", *TINY, "--out", str(run)]) == 0
+    image = np.zeros((28, 28))
+    image[6:22, 12:16] = 255  # a "1", moved onto the 8 x 8 grid
+    arrays = tmp_path / "d8.npy"
+    np.save(arrays, np.full((3, 8, 8), 16, np.uint8))
+    capsys.readouterr()
+    assert main(["predict", str(run), str(_png(tmp_path / "one.png", image)), str(arrays), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["file"] for row in rows] == [str(tmp_path / "one.png")] + [f"{arrays}[{i}]" for i in range(3)]
+    np.save(arrays, np.zeros((2, 28, 28), np.uint8))  # MNIST-sized arrays are not on its grid
+    code = main(["predict", str(run), str(arrays)])
+    one_line(code, capsys.readouterr().err, "this model takes 8 x 8 images")
+
+
 def test_predict_does_not_warn_about_a_digit(mnist_run, tmp_path, capsys):
     image = np.zeros((28, 28))
     image[6:22, 12:16] = 255  # a "1"

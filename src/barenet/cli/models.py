@@ -157,9 +157,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ..data.preprocess import flatten
     from ..train.trainer import predict_proba_batched
 
-    model, _, normalizer, classes = load_for_inference(args.model)
+    model, meta, normalizer, classes = load_for_inference(args.model)
+    # the grid and pixel scale of the training data (28 x 28 and 255 for MNIST, 8 x 8 and 16
+    # for the 8 x 8 digits): image files are moved onto it, arrays must be on it
+    shape = tuple((meta.get("preprocessing") or {}).get("input_shape") or (28, 28))
     images, names = load_inputs(args.files, warn=lambda text: print(f"barenet: warning: {text}",
-                                                                    file=sys.stderr))
+                                                                    file=sys.stderr),
+                                shape=shape, pixel_max=normalizer.pixel_max)
     x = flatten(images)
     if x.shape[1] != model.n_inputs:
         raise BarenetError(f"the inputs have {x.shape[1]} pixels but the model expects {model.n_inputs}")
