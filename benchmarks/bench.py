@@ -843,8 +843,8 @@ def write_doc(path: Path, r: dict) -> None:
               "", f"The bare NumPy step (information; `worker_bare_step`: the same step written out "
               f"inline, with no library around it, in the same rounds): {pe['bare_step']:.3f} s per "
               f"epoch, {r['information']['bare_step_over_torch_epoch']:.2f} x PyTorch's epoch and "
-              f"{pe['bare_step'] / pe['barenet']:.2f} x barenet's. Above 0.6 x, no NumPy code meets the "
-              f"epoch target on this machine."]
+              f"{pe['bare_step'] / pe['barenet']:.2f} x barenet's. Above 0.6 x, the epoch target was out of "
+              f"reach of NumPy code in this run."]
     lines += ["", "Where one barenet epoch goes (cProfile, internal time per function, two epochs "
               "after a warm-up; the profiler adds its own overhead):", "",
               "| function | calls per epoch | s per epoch | share |", "|---|---:|---:|---:|"]
