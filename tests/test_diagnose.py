@@ -250,6 +250,21 @@ def test_a_failed_check_without_a_finding_is_not_called_problem_free():
     assert not summary.startswith("No problem found") and "no evidence of health (loss" in summary
 
 
+def test_one_hot_sample_targets_are_not_read_as_labels():
+    # one-hot rows flattened would be read as labels 0, 0, 1, 0, ...: no sample accuracy then
+    model = bn.MLP([4, 8, 3], seed=0)
+    x = np.random.default_rng(0).random((30, 4))
+    labels = np.arange(30) % 3
+    history = History([{"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.2}])
+    with_labels = assess(history, model, x, y_sample=labels, n_classes=3)
+    with_rows = assess(history, model, x, y_sample=np.eye(3)[labels], n_classes=3)
+    predicted = np.argmax(model.forward(x.astype(np.float32)), axis=1)
+    share = np.bincount(predicted, minlength=3).max() / 30
+    assert with_labels.checks[-1].signal.endswith(f"{100 * share:.0f} % of the sample")
+    accuracy = next(c for c in with_rows.checks if c.name == "accuracy")
+    assert accuracy.signal.startswith("accuracy 20.0 %")  # the history's, nothing else
+
+
 def test_baselines():
     b = baselines(10)
     assert b.uniform_loss == pytest.approx(math.log(10)) and b.chance_accuracy == pytest.approx(0.1)

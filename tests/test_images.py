@@ -283,6 +283,9 @@ def test_on_grid_leaves_mnist_alone_and_frames_the_ink_on_a_small_grid():
     assert small[0].sum(axis=1).min() > 0  # the bar fills every row (its height is the frame's)
     assert small[0, :, 0].max() == 0 and small[0, :, 7].max() == 0  # and not the outer columns
     assert small[1].max() == round(128 * 16 / 255)  # the grey level, on the 0..16 scale
+    faint = np.full((1, 28, 28), 40, np.uint8)  # no pixel above a fifth of full scale
+    framed = on_grid(faint, (8, 8), 16)[0]  # framed whole (1.2 times as wide: dark margins)
+    assert (framed[:, 1:7] == round(40 * 16 / 255)).all() and (framed[:, [0, 7]] < 3).all()
 
 
 @pytest.mark.parametrize("array, expected", [

@@ -177,6 +177,7 @@ def test_make_optimizer():
     (lambda: bn.SGD(0.1, weight_decay=float("nan")), "weight decay must be a finite number >= 0"),
     (lambda: bn.Trainer(bn.MLP([4, 3]), epochs=-1), "epochs must be a whole number >= 0"),
     (lambda: bn.Trainer(bn.MLP([4, 3]), epochs=1.5), "epochs must be a whole number >= 0"),
+    (lambda: bn.Trainer(bn.MLP([4, 3]), epochs=float("nan")), "epochs must be a whole number >= 0"),
     (lambda: bn.SGD(0.1, momentum=1.0), r"momentum must be in \[0, 1\)"),
     (lambda: bn.SGD(0.1, momentum=-0.1), r"momentum must be in \[0, 1\)"),
     (lambda: bn.SGD(0.1, nesterov=True), "nesterov needs a momentum"),

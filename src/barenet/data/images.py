@@ -303,7 +303,9 @@ def on_grid(digits: Array, shape: tuple[int, int], pixel_max: int) -> Array:
         return digits
     out = np.empty((len(digits), height, width), dtype=np.uint8)
     for i, digit in enumerate(digits):  # one per image file given on the command line
-        rows, cols = _ink_box(digit.astype(np.float64), 0.2 * 255)
+        ink = digit.astype(np.float64)
+        rows, cols = (_ink_box(ink, 0.2 * 255) if ink.max() > 0.2 * 255
+                      else (slice(0, SIZE), slice(0, SIZE)))  # no ink: the whole field
         side = max(rows.stop - rows.start, cols.stop - cols.start)
         cy, cx = (rows.start + rows.stop) / 2, (cols.start + cols.stop) / 2
         half_h, half_w = side / 2, side * GRID_FRAME_WIDTH / 2

@@ -338,8 +338,12 @@ def health_checks(run: RunSignals, findings: list[Finding]) -> list[Check]:
     # inference mode, without the dropout, noise or augmentation that raise the training loss
     # (input dropout 0.95 put it above the guess while the network scored 63 %).
     val = [v for v in run.history.column("val_loss") if finite(v)]
-    clean, where = ((val[-1], "validation") if val else (run.sample_loss, "sample")
-                    if finite(run.sample_loss) else (vals[-1] if vals else None, ""))
+    if val:
+        clean, where = val[-1], "validation"
+    elif finite(run.sample_loss):
+        clean, where = run.sample_loss, "sample"
+    else:
+        clean, where = (vals[-1] if vals else None), ""
     loss_signal = (f"last loss {vals[-1]:.4g}" + (f" ({where} {clean:.4g})" if where else "")
                    + f", uniform guess {run.base.uniform_loss:.4g}") if vals else ""
     return [

@@ -57,7 +57,7 @@ def _clean_measures(p: Array, y: Array | None, loss: str | None) -> tuple[float 
     inference mode: what the history's training-mode figures cannot show when dropout, noise
     or augmentation raise them (input dropout 0.95 trained a model that scores 68 % to a
     history of 30 % accuracy and a loss at the prior)."""
-    if y is None or y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+    if y is None or not np.issubdtype(y.dtype, np.integer):
         return None, None
     accuracy = float(np.mean(_labels(p) == y))
     if loss is None or (y.size and (y.min() < 0 or y.max() >= max(2, p.shape[1]))):
@@ -102,7 +102,9 @@ def assess(history: History | dict[str, Any], model: MLP | None = None, x_sample
             x = normalizer.transform(x, dtype=np.float64)
     updates = stats = share = std = None
     sample_accuracy = sample_loss = None
-    labels = np.asarray(y_sample).reshape(-1)[: len(x)] if y_sample is not None and x is not None else None
+    labels = None  # class indices of the sample (one-hot rows give none)
+    if y_sample is not None and x is not None and np.ndim(y_sample) == 1:
+        labels = np.asarray(y_sample)[: len(x)]
     if usable:
         assert model is not None
         norms = [float(np.linalg.norm(layer.W)) for layer in model.dense_layers]

@@ -80,6 +80,12 @@ def packed_vector(arrays: Sequence[Array]) -> Array | None:
     return vector
 
 
+def backward_before_forward() -> BarenetError:
+    """The error of a ``backward`` with no batch from a training ``forward`` to go back through."""
+    return BarenetError("backward() called before forward(training=True): there is no batch to "
+                        "backpropagate through")
+
+
 def reuse_buffer(current: Array | None, shape: tuple[int, ...], dtype: np.dtype) -> Array:
     """Reuse ``current`` when it already has this shape and dtype, else allocate."""
     if current is None or current.shape != shape or current.dtype != dtype:
@@ -155,8 +161,7 @@ class Dense:
     def backward(self, g: Array, need_input_grad: bool = True) -> Array | None:
         x = self._x
         if x is None:
-            raise BarenetError("backward() called before forward(training=True): there is no "
-                               "batch to backpropagate through")
+            raise backward_before_forward()
         np.matmul(x.T, g, out=self.dW)
         if self.use_bias:
             np.sum(g, axis=0, out=self.db)
@@ -202,8 +207,7 @@ class ActivationLayer:
     def backward(self, g: Array, need_input_grad: bool = True) -> Array:
         y = self._y
         if y is None:
-            raise BarenetError("backward() called before forward(training=True): there is no "
-                               "batch to backpropagate through")
+            raise backward_before_forward()
         return self.activation.backward_into(y, g)
 
     def params(self) -> list[Param]:

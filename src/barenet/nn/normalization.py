@@ -35,8 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import BarenetError
-from .layers import Param, reuse_buffer
+from .layers import Param, backward_before_forward, reuse_buffer
 from .subnormal import flush_tiny
 
 Array = np.ndarray
@@ -115,8 +114,7 @@ class BatchNorm:
         """dL/dz (N, n), written over ``g``; fills ``dgamma`` and ``dbeta``."""
         xhat = self._xhat
         if xhat is None:
-            raise BarenetError("backward() called before forward(training=True): there is no "
-                               "batch to backpropagate through")
+            raise backward_before_forward()
         n_samples = g.shape[0]
         np.einsum("ij,ij->j", g, xhat, out=self.dgamma)
         np.sum(g, axis=0, out=self.dbeta)

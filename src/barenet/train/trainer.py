@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -83,7 +84,8 @@ class Trainer:
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
         self.batch_size = batch_size
-        if int(epochs) != epochs or epochs < 0:
+        if isinstance(epochs, bool) or not (isinstance(epochs, numbers.Real)
+                                            and float(epochs).is_integer() and epochs >= 0):
             raise BarenetError(f"epochs must be a whole number >= 0; got {epochs!r}")
         self.epochs = int(epochs)
         self.schedule = schedule if isinstance(schedule, Schedule) else get_schedule(schedule)
