@@ -101,9 +101,9 @@ class MachineSpeed:
     (subnormal floats, a growing buffer, a projection that copies) only the epoch. The samples
     add about 2 % to an epoch.
 
-    The median, not the mean: one sample caught by a millisecond-long stall of the host (seen
-    2026-12-07: one epoch's mean sample 2.42 ms against 0.8 ms in the others, its own time
-    unchanged) would otherwise make its epoch look three times faster than it was, and that
+    The median, not the mean: one sample caught by a stall of the host of some 40 ms (seen
+    2026-12-07: one epoch's mean sample 2.42 ms against 0.8 ms in the others, the epoch itself
+    barely longer) would otherwise make its epoch look three times faster than it was, and that
     epoch, the fastest of its rounds, would set the spread."""
 
     EVERY = 20
@@ -264,8 +264,8 @@ def worker_bare_step(args) -> dict:
     three products of the forward pass and weight gradients plus layer 2's input gradient,
     bias, ReLU, a stable softmax, the loss value and the count of correct predictions (which the
     trainer reports), the fused gradient ``(p - y) / N``, the two weight-gradient norms the
-    trainer tracks, and Adam's ten passes over the packed parameters. Its epoch over PyTorch's is
-    the best epoch ratio NumPy code reaches on the machine (information beside the target)."""
+    trainer tracks, and Adam's ten passes over the packed parameters. Its epoch over PyTorch's
+    shows how near NumPy code comes to the epoch target on the machine (information beside it)."""
     import math
 
     import numpy as np
