@@ -251,31 +251,39 @@ def load_image(path: str | os.PathLike) -> Array:
 
 
 # ----------------------------------------------------------------------------- arrays
-def as_mnist_batch(array: Array, name: str = "array", shape: tuple[int, int] = (SIZE, SIZE),
+def as_mnist_batch(array: Array, name: str = "array", shape: tuple[int, ...] = (SIZE, SIZE),
                    pixel_max: int = 255) -> Array:
     """An array of prepared digits -> uint8 (N, 28, 28), without re-centring.
 
     Accepts (28, 28), (784,), (N, 28, 28) and (N, 784); uint8/bool/integer pixels in 0..255,
-    or floats in [0, 1] (times 255, rounded) or [0, 255] (rounded). For another data set's
-    grid and scale (``shape`` (H, W), ``pixel_max``: (8, 8) and 16 for the 8 x 8 digits), the
-    same with (H, W), (H W,), (N, H, W), (N, H W) and 0..pixel_max.
+    or floats in [0, 1] (times 255, rounded) or [0, 255] (rounded). For a model of another
+    input ``shape`` and ``pixel_max`` (the 8 x 8 digits' (8, 8) and 16; (D,) for vectors), the
+    same on that shape and scale: ``shape``, (prod(shape),), (N, *shape) and (N, prod(shape)).
     """
-    height, width = shape
+    shape = tuple(int(n) for n in shape)
+    size = math.prod(shape)
     a = np.asarray(array)
-    if a.shape in ((height, width), (height * width,)):
-        a = a.reshape(1, height, width)
-    elif a.ndim == 2 and a.shape[1] == height * width:
-        a = a.reshape(-1, height, width)
-    elif not (a.ndim == 3 and a.shape[1:] == (height, width)):
-        hint = SHAPES_HINT if shape == (SIZE, SIZE) else (
-            f"this model takes {height} x {width} images: expected ({height}, {width}), "
-            f"(N, {height}, {width}) or (N, {height * width})")
-        raise DataError(f"{name} holds an array of shape {a.shape}; {hint}")
+    if a.shape in (shape, (size,)):
+        a = a.reshape((1, *shape))
+    elif a.ndim == 2 and a.shape[1] == size:
+        a = a.reshape((-1, *shape))
+    elif not (a.ndim == len(shape) + 1 and a.shape[1:] == shape):
+        raise DataError(f"{name} holds an array of shape {a.shape}; {_shapes_hint(shape)}")
     if a.shape[0] == 0:
         raise DataError(f"{name} holds no images")
     if a.dtype == np.uint8 and pixel_max == 255:
         return np.ascontiguousarray(a)
     return _to_uint8(_to_255(a, name, pixel_max))
+
+
+def _shapes_hint(shape: tuple[int, ...]) -> str:
+    if shape == (SIZE, SIZE):
+        return SHAPES_HINT
+    size = math.prod(shape)
+    if len(shape) == 1:
+        return f"this model takes vectors of {size} values: expected ({size},) or (N, {size})"
+    return (f"this model takes {' x '.join(map(str, shape))} images: expected {shape}, "
+            f"(N, {', '.join(map(str, shape))}) or (N, {size})")
 
 
 #: How much wider than the digit's height :func:`on_grid` frames it: the 8 x 8 digits fill
@@ -382,9 +390,7 @@ def load_inputs(paths: Iterable[str | os.PathLike], warn: Callable[[str], None] 
     prepared MNIST-style and then moved onto it (:func:`on_grid`); the result is (N, H, W).
     A model of feature vectors (``shape`` (D,)) takes arrays (D,) or (N, D) only.
     """
-    if len(shape) != 2:
-        return _load_vectors(paths, int(np.prod(shape)), pixel_max)
-    grid = (int(shape[0]), int(shape[1]))
+    shape = tuple(int(n) for n in shape)
     batches: list[Array] = []
     names: list[str] = []
     for raw in paths:
@@ -392,7 +398,11 @@ def load_inputs(paths: Iterable[str | os.PathLike], warn: Callable[[str], None] 
         kind = _kind(path)
         image = None if kind == "npy" else _read_image_or_none(path, kind)
         if image is not None:
-            batches.append(on_grid(mnist_style(image, name=str(path))[None], grid, pixel_max))
+            if len(shape) != 2:
+                raise DataError(f"{path} is an image, but this model takes vectors of "
+                                f"{shape[0]} values, not images; give .npy arrays of shape "
+                                f"(N, {shape[0]})")
+            batches.append(on_grid(mnist_style(image, name=str(path))[None], shape, pixel_max))
             names.append(str(path))
             doubt = doubt_about(image)  # after: a refused image gets its error line only
             if doubt and warn is not None:
@@ -400,34 +410,10 @@ def load_inputs(paths: Iterable[str | os.PathLike], warn: Callable[[str], None] 
             continue
         array = _read_npy(path) if kind == "npy" else read_idx(path)
         batch = as_mnist_batch(array, str(path) if kind == "npy" else f"{path} (an IDX file)",
-                               grid, pixel_max)
+                               shape, pixel_max)
         batches.append(batch)
-        single = array.shape in (grid, (grid[0] * grid[1],))
+        single = array.shape in (shape, (math.prod(shape),))
         names.extend([str(path)] if single else [f"{path}[{i}]" for i in range(len(batch))])
-    if not batches:
-        raise DataError(f"no input files given; {FORMATS_HINT}")
-    return np.concatenate(batches), names
-
-
-def _load_vectors(paths: Iterable[str | os.PathLike], n_features: int,
-                  pixel_max: int) -> tuple[Array, list[str]]:
-    """Arrays of feature vectors (D,) or (N, D) for a model trained on vectors, not images."""
-    batches: list[Array] = []
-    names: list[str] = []
-    for raw in paths:
-        path = _existing_file(raw)
-        kind = _kind(path)
-        if kind == "image":
-            raise DataError(f"{path} is an image, but this model takes vectors of {n_features} "
-                            f"values, not images; give .npy arrays of shape (N, {n_features})")
-        array = _read_npy(path) if kind == "npy" else read_idx(path)
-        a = np.asarray(array)
-        if a.shape != (n_features,) and not (a.ndim == 2 and a.shape[1] == n_features):
-            raise DataError(f"{path} holds an array of shape {a.shape}; this model takes vectors "
-                            f"of {n_features} values: expected ({n_features},) or (N, {n_features})")
-        batch = _to_uint8(_to_255(a.reshape(-1, n_features), str(path), pixel_max))
-        batches.append(batch)
-        names.extend([str(path)] if a.ndim == 1 else [f"{path}[{i}]" for i in range(len(batch))])
     if not batches:
         raise DataError(f"no input files given; {FORMATS_HINT}")
     return np.concatenate(batches), names
