@@ -82,9 +82,20 @@ CASES = [
     Case("NaN weight decay", ("train", "…", "--weight-decay", "nan", "--out", "o5")),
     Case("an output/loss pairing that cannot be meant",
          ("train", "…", "--output", "tanh", "--loss", "binary_cross_entropy", "--out", "o6")),
+    Case("a test split holding classes the training split lacks (trained on 0..2, tested on 0..9)",
+         ("train", "…", "--data", "train-0-2-test-0-9.npz", "--out", "o12")),
+    Case("a cosine schedule that would climb: min_lr above the learning rate",
+         ("train", "…", "--schedule", "cosine(1)", "--out", "o13")),
+    Case("a warm-up as long as the whole run",
+         ("train", "…", "--schedule", "warmup(1)+cosine", "--out", "o14")),
     Case("three class names on a one-output model", ("info", "three-names-one-output.npz")),
     Case("an input_shape that does not fit the model", ("info", "input-shape-5x5.npz")),
     Case("a 1 x 2 pixel PNG (a warning; the prediction still prints)", ("predict", "run", "tiny.png"), 0),
+    Case("a blank 1 x 1 PNG (its error line only, no size warning before it)",
+         ("predict", "run", "blank-1x1.png")),
+    Case("MNIST-sized arrays for a model of the 8 x 8 digits", ("predict", "run8", "mnist-sized.npy")),
+    Case("an image file for a model of the 8 x 8 digits (framed onto its grid; accepted)",
+         ("predict", "run8", "digit.png"), 0),
     Case("resume after config.toml was edited (adam -> sgd)", ("train", "--resume", "edited")),
     # silently lost
     Case("--out of an existing run", ("train", "…", "--out", "run")),
@@ -202,6 +213,12 @@ def prepare(work: Path) -> None:
     Image.fromarray(digit).save(work / "digit.png")
     (work / "bomb.png").write_bytes(_png_claiming(30000, 30000))
     (work / "images-20x20.idx").write_bytes(encode_idx(rng.integers(0, 256, (2, 20, 20), dtype=np.uint8)))
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(work / "blank-1x1.png")
+    np.save(work / "mnist-sized.npy", np.zeros((2, 28, 28), np.uint8))
+    _barenet(work, "train", "--dataset", "digits8", *FAST[2:], "--no-report", "--out", "run8")
+    y_train, y_test = np.arange(60) % 3, np.arange(20) % 10
+    np.savez(work / "train-0-2-test-0-9.npz", x_train=rng.integers(0, 256, (60, 28, 28), dtype=np.uint8),
+             y_train=y_train, x_test=rng.integers(0, 256, (20, 28, 28), dtype=np.uint8), y_test=y_test)
 
 
 # ============================================================================ running them

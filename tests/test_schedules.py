@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 
+import numpy as np
 import pytest
 
 import barenet as bn
+from barenet.errors import BarenetError
 
 BASE, TOTAL = 0.1, 10.0
 
@@ -97,3 +100,29 @@ def test_schedule_keeps_its_spec():
 def test_bad_specs(spec, pattern):
     with pytest.raises(ValueError, match=pattern):
         bn.get_schedule(spec)
+
+
+@pytest.mark.parametrize("spec, lr, epochs, fragment", [
+    ("cosine(1)", 0.005, 5, "decays to min_lr 1, above the learning rate 0.005"),
+    ("warmup(1)+cosine(0.1)", 0.01, 5, "decays to min_lr 0.1, above the learning rate 0.01"),
+    ("warmup(5)+cosine", 0.001, 2, "warms up for 5 epochs, the whole run of 2"),
+    ("warmup(3)+step(1,0.5)", 0.001, 3, "warms up for 3 epochs, the whole run of 3"),
+])
+def test_a_schedule_that_cannot_be_meant_is_refused_from_config_and_trainer(spec, lr, epochs, fragment):
+    from barenet.run.config import make_config
+
+    with pytest.raises(BarenetError, match=re.escape(fragment)):
+        make_config({}, schedule=spec, lr=lr, epochs=epochs)
+    trainer = bn.Trainer(bn.MLP([4, 2], seed=0), "cross_entropy", "adam", lr=lr, epochs=epochs, batch_size=4,
+                         schedule=spec)
+    with pytest.raises(BarenetError, match=re.escape(fragment)):
+        trainer.fit(np.zeros((8, 4)), np.arange(8) % 2)
+    assert trainer.history.epochs == []
+
+
+@pytest.mark.parametrize("spec, lr, epochs", [("cosine(0.001)", 0.001, 5), ("warmup(2)+cosine", 0.01, 3),
+                                              ("cosine(0.0001)", 0.01, 1), ("step(1,2)", 0.01, 2)])
+def test_schedules_that_can_be_meant_are_accepted(spec, lr, epochs):
+    from barenet.run.config import make_config
+
+    assert make_config({}, schedule=spec, lr=lr, epochs=epochs).schedule == spec

@@ -24,6 +24,7 @@ from ..data.loader import DATASETS
 from ..errors import BarenetError
 from ..files.atomic import write_text
 from ..nn.losses import LOSS_FOR_OUTPUT, OUTPUTS_FOR_LOSS, check_pairing
+from ..nn.schedules import get_schedule
 from .options import OPTIONS, unknown_options
 
 if sys.version_info >= (3, 11):
@@ -48,6 +49,7 @@ class _TrainConfigMethods:
             raise BarenetError("--batch-norm needs at least 2 samples per batch to normalize over; "
                                "set --batch-size 2 or more, or drop --batch-norm")
         resolve_head(self, 2 if self.digits is not None else None)  # refuses a wrong output/loss
+        get_schedule(self.schedule).check(self.lr, self.epochs)
         return self  # type: ignore[return-value]
 
     def to_dict(self) -> dict[str, Any]:

@@ -137,6 +137,7 @@ class Trainer:
             raise BarenetError(f"the augmentation moves {image_shape[0]}x{image_shape[1]} images but "
                                f"the data have {x.shape[1]} features per sample")
         batch = self._batch_size_for(n)
+        self.schedule.check(self.base_lr, self.epochs)
         n_batches = n // batch if self.drop_last else math.ceil(n / batch)
         params = self.model.params()
         dense = self.model.dense_layers
