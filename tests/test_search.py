@@ -82,6 +82,21 @@ def test_parallel_random_search_with_refit(tmp_path):
     assert "validation" not in result.metrics and "test" in result.metrics
 
 
+def test_the_refit_keeps_the_trials_epochs_but_outlasts_its_warm_up():
+    from barenet.run.config import make_config
+    from barenet.run.search import refit_epochs
+
+    plain = make_config({}, epochs=10)
+    warm = make_config({}, epochs=10, schedule="warmup(3)+cosine")
+    assert refit_epochs({"best_epoch": 4, "epochs_run": 6}, plain) == 4
+    assert refit_epochs({"best_epoch": None, "epochs_run": 6}, plain) == 6
+    assert refit_epochs({}, plain) == 10
+    assert refit_epochs({"best_epoch": 2}, warm) == 4  # 2 epochs would be warm-up only
+    assert refit_epochs({"best_epoch": 7}, warm) == 7
+    warm.epochs = refit_epochs({"best_epoch": 2}, warm)
+    warm.validate()  # the refit's schedule is one a run accepts
+
+
 def test_search_command(tmp_path, capsys):
     out = tmp_path / "s"
     code = main(["search", "--per-class", "20", "--epochs", "1", "--batch-size", "32",

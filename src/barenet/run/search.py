@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import BarenetError
 from ..files.atomic import write_text
+from ..nn.schedules import get_schedule
 from .config import FIELD_NAMES, TrainConfig, make_config
 from .memory import check_memory
 from .options import SEARCHABLE, option, unknown_options
@@ -42,6 +43,15 @@ from .outdir import claim_search_dir
 
 CSV_NAME = "search.csv"
 BEST_DIR = "best"
+
+
+def refit_epochs(best_row: Mapping[str, Any], config: TrainConfig) -> int:
+    """Epochs of the refit on train + validation: those the best trial kept (its best epoch
+    under early stopping, else the epochs it ran), but never so few that a ``warmup(w)+``
+    schedule would warm up for the whole refit and never reach the learning rate (which
+    :meth:`~barenet.nn.schedules.Schedule.check` refuses): then w + 1."""
+    kept = int(best_row.get("best_epoch") or best_row.get("epochs_run") or config.epochs)
+    return max(kept, math.floor(get_schedule(config.schedule).warmup) + 1)
 
 
 # ----------------------------------------------------------------------------- parsing values
@@ -235,7 +245,7 @@ def search(base: TrainConfig, space: Mapping[str, Sequence[Any]], *, out: str | 
     Writes ``out/search.csv`` and the retrained best model's run directory ``out/best``
     (with figures and report.html when ``report``). ``jobs`` > 1 runs trials in that many
     processes. ``refit_on_all`` retrains the winner on train + validation (with early stopping,
-    for the number of epochs the trial kept). ``out`` (default: a new
+    for the number of epochs the trial kept; see :func:`refit_epochs`). ``out`` (default: a new
     ``runs/search-<timestamp>``) must be new or empty; ``on_out`` is called with it.
     """
     space = {k.replace("-", "_"): list(v) for k, v in space.items()}
@@ -286,9 +296,8 @@ def search(base: TrainConfig, space: Mapping[str, Sequence[Any]], *, out: str | 
     best = {k: best_row[k] for k in options}
     best_config = make_config({**base.to_dict(), **best})
     if refit_on_all:
-        epochs = best_row.get("best_epoch") or best_row.get("epochs_run") or best_config.epochs
         best_config = dataclasses.replace(best_config, val_fraction=0.0, early_stopping=None,
-                                          epochs=int(epochs))
+                                          epochs=refit_epochs(best_row, best_config))
     result = SearchResult(rows, options, best, best_config, csv_path)
     from .runner import train_run
 
