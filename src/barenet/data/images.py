@@ -61,7 +61,7 @@ FORMATS_HINT = "give PNG/JPEG images, .npy arrays or IDX files"
 
 
 # ----------------------------------------------------------------------------- pixel scale
-def _to_255(a: Array, name: str, top: int = 255) -> Array:
+def _to_scale(a: Array, name: str, top: int = 255) -> Array:
     """Pixel values as float64 on a 0..``top`` scale (255 for MNIST, 16 for the 8 x 8 digits).
 
     bool -> {0, top}; integers must lie in 0..top; floats must be finite and lie in [0, 1]
@@ -142,7 +142,7 @@ def mnist_style(image: Array, name: str = "image", ink_threshold: float = 0.2) -
     a = np.asarray(image)
     if a.ndim != 2 or a.size == 0:
         raise DataError(f"{name} must be a 2-D grayscale image; got an array of shape {a.shape}")
-    g = _to_255(a, name)
+    g = _to_scale(a, name)
     border = _border(g)
     light_background = bool(np.median(border) > 127)
     if light_background:
@@ -273,7 +273,7 @@ def as_mnist_batch(array: Array, name: str = "array", shape: tuple[int, ...] = (
         raise DataError(f"{name} holds no images")
     if a.dtype == np.uint8 and pixel_max == 255:
         return np.ascontiguousarray(a)
-    return _to_uint8(_to_255(a, name, pixel_max))
+    return _to_uint8(_to_scale(a, name, pixel_max))
 
 
 def _shapes_hint(shape: tuple[int, ...]) -> str:
